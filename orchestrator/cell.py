@@ -1,0 +1,82 @@
+"""One cell from a validated config: plan it, prepare its data, then run its worker group.
+
+Bad input (config, data path, an empty corpus) raises before anything is written to the store. A cell whose
+result.json says done is skipped; an unfinished one resumes from its last checkpoint. A cell that raises is
+recorded as `failed` (with the error) and the exception goes on to the caller.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch.multiprocessing as mp
+from omegaconf import OmegaConf
+
+from orchestrator.cell_id import cell_id
+from orchestrator.cell_job import CellJob
+from orchestrator.config import Config
+from orchestrator.data import prepare_corpus, read_texts
+from orchestrator.distributed import WorkerPlace, free_port
+from orchestrator.result import failed_result
+from orchestrator.store import CellPaths, read_json, write_json_atomic, write_text_atomic
+from orchestrator.worker import run_worker
+from pruning.plan import Plan, plan_iso_compute
+
+
+def plan_cell(config: Config) -> Plan:
+    pruning = config.pruning
+    return plan_iso_compute(sparsity=pruning.sparsity, dense_steps=config.budget.dense_steps, start=pruning.start,
+                            end=pruning.end, every=pruning.every,
+                            schedule="none" if pruning.schedule == "none" else pruning.schedule)
+
+
+def data_cache_dir(config: Config) -> Path:
+    return Path(config.data.cache_dir or Path(config.results_dir) / ".data_cache")
+
+
+@dataclass(frozen=True)
+class CellOutcome:
+    status: str  # done | failed | diverged | skipped | planned | interrupted
+    paths: CellPaths
+    result: dict | None
+
+
+def _worker_entry(rank: int, world_size: int, port: int, job: CellJob, stop_after_step: int | None) -> None:
+    run_worker(WorkerPlace(rank, world_size, port), job, stop_after_step)
+
+
+def run_cell(config: Config, resolved: dict, *, stop_after_step: int | None = None) -> CellOutcome:
+    plan = plan_cell(config)
+    paths = CellPaths.of(config.results_dir, config.sweep, cell_id(config))
+    if config.dry_run:
+        if config.data.path is not None:
+            read_texts(config.data.path)  # a missing or empty corpus fails here, before plan.json is written
+        _write_cell_header(paths, resolved, plan, config)
+        return CellOutcome("planned", paths, None)
+    if paths.is_done():
+        return CellOutcome("skipped", paths, paths.read_result())
+    data = prepare_corpus(config.data.path, tokenizer=config.data.tokenizer, val_fraction=config.data.val_fraction,
+                          cache_dir=data_cache_dir(config))
+    job = CellJob(config=config, resolved=resolved, plan=plan, cell_id=paths.root.name, paths=paths, data=data)
+    _write_cell_header(paths, resolved, plan, config)
+    world_size = config.train.workers
+    try:
+        if world_size == 1:
+            status = run_worker(WorkerPlace(0, 1, free_port()), job, stop_after_step)
+        else:
+            mp.start_processes(_worker_entry, args=(world_size, free_port(), job, stop_after_step),
+                               nprocs=world_size, join=True, start_method="spawn")
+            status = "interrupted" if stop_after_step is not None and not paths.result.exists() else None
+    except Exception as error:
+        write_json_atomic(paths.result, failed_result(job, error))
+        raise
+    if status == "interrupted":
+        return CellOutcome("interrupted", paths, None)
+    result = read_json(paths.result)
+    return CellOutcome(result["status"], paths, result)
+
+
+def _write_cell_header(paths: CellPaths, resolved: dict, plan: Plan, config: Config) -> None:
+    write_text_atomic(paths.config, OmegaConf.to_yaml(OmegaConf.create(resolved)))
+    write_json_atomic(paths.plan, plan.to_dict() | {"cell_id": paths.root.name, "sweep": config.sweep,
+                                                    "model": config.model.preset})

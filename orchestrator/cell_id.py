@@ -1,0 +1,47 @@
+"""Readable, stable cell ids: the grid coordinates in words, then a short hash of everything that changes what
+the cell computes. The same cell config always gets the same id; bookkeeping keys (where results go, logging
+cadence, W&B mode, threads) do not change it."""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict
+
+from orchestrator.config import Config
+
+
+def _semantic_fields(config: Config) -> dict:
+    fields = asdict(config)
+    for key in ("results_dir", "sweep", "dry_run", "wandb"):
+        fields.pop(key)
+    fields["data"].pop("cache_dir")
+    for key in ("eval_every", "eval_batches", "log_every", "checkpoint_every", "device", "threads", "workers"):
+        fields["train"].pop(key)
+    return fields
+
+
+def cell_coordinates(config: Config) -> dict:
+    """The grid coordinates recorded in result.json as `cell`."""
+    pruning = config.pruning
+    return {
+        "model": config.model.preset,
+        "schedule": pruning.schedule,
+        "sparsity": pruning.sparsity,
+        "start": pruning.start,
+        "end": pruning.end,
+        "every": pruning.every,
+        "dense_steps": config.budget.dense_steps,
+        "seed": config.seed,
+    }
+
+
+def cell_id(config: Config) -> str:
+    pruning = config.pruning
+    digest = hashlib.sha256(json.dumps(_semantic_fields(config), sort_keys=True).encode()).hexdigest()[:8]
+    if pruning.schedule == "none":
+        shape = "dense"
+    elif pruning.schedule == "one_shot":
+        shape = f"one_shot-s{pruning.sparsity:g}-at{pruning.start:g}"
+    else:
+        shape = f"{pruning.schedule}-s{pruning.sparsity:g}-w{pruning.start:g}-{pruning.end:g}"
+    return f"{config.model.preset}-{shape}-C{config.budget.dense_steps}-seed{config.seed}-{digest}"

@@ -1,0 +1,34 @@
+"""Everything a worker needs to train one cell, decided before any compute: validated config, plan, id, paths and
+the prepared data. Picklable, so it travels to spawned workers (and to Ray actors later) unchanged."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from model.gpt import GPTConfig, preset
+from orchestrator.config import Config
+from orchestrator.data import PreparedData
+from orchestrator.store import CellPaths
+from pruning.plan import Plan
+
+
+@dataclass(frozen=True)
+class CellJob:
+    config: Config
+    resolved: dict  # the resolved config as plain containers: config.yaml and the W&B config
+    plan: Plan
+    cell_id: str
+    paths: CellPaths
+    data: PreparedData
+
+    @property
+    def model_config(self) -> GPTConfig:
+        return preset(self.config.model.preset, max_seq_len=self.config.model.context,
+                      vocab_size=max(self.data.vocab_size, _preset_vocab(self.config.model.preset)))
+
+    @property
+    def tokens_per_step(self) -> int:
+        return self.config.train.batch_size * self.config.model.context
+
+
+def _preset_vocab(name: str) -> int:
+    return preset(name).vocab_size

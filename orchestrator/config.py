@@ -1,0 +1,195 @@
+"""Typed configs, one dataclass per config group, validated when they are built.
+
+Hydra composes the YAML in conf/ against these schemas (registered in `register_configs`), so a wrong type or an
+unknown key fails at composition; `OmegaConf.to_object` then builds the dataclasses and every `__post_init__`
+checks ranges and combinations, raising `ConfigError` with the field's full path and what is allowed. Nothing is
+computed or written before this passes.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from model.gpt import PRESETS
+from pruning.schedules import SCHEDULES
+
+
+class ConfigError(ValueError):
+    """A config value is out of range or contradicts another; the message names the field."""
+
+
+def _require(ok: bool, path: str, allowed: str, value: Any) -> None:
+    if not ok:
+        raise ConfigError(f"{path} must be {allowed}, got {value!r}")
+
+
+def _positive_int(path: str, value: Any) -> None:
+    _require(isinstance(value, int) and not isinstance(value, bool) and value >= 1, path, "an integer >= 1", value)
+
+
+def _one_of(path: str, value: Any, allowed: tuple) -> None:
+    _require(value in allowed, path, f"one of {list(allowed)}", value)
+
+
+PRUNING_SCHEDULES = ("none",) + tuple(SCHEDULES)
+WANDB_MODES = ("offline", "online", "disabled")
+DEVICES = ("auto", "cpu", "cuda")
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+@dataclass
+class ModelConfig:
+    preset: str = "micro"
+    seq_len: Optional[int] = None  # training context; None = the preset's max_seq_len
+
+    def __post_init__(self) -> None:
+        _one_of("model.preset", self.preset, tuple(PRESETS))
+        if self.seq_len is not None:
+            limit = PRESETS[self.preset].max_seq_len
+            _positive_int("model.seq_len", self.seq_len)
+            _require(self.seq_len <= limit, "model.seq_len", f"<= {limit} (the {self.preset} preset's maximum)",
+                     self.seq_len)
+
+    @property
+    def context(self) -> int:
+        return self.seq_len if self.seq_len is not None else PRESETS[self.preset].max_seq_len
+
+
+@dataclass
+class DataConfig:
+    path: Optional[str] = None  # None = the embedded English Wikipedia sample
+    tokenizer: str = "byte"
+    val_fraction: float = 0.05
+    cache_dir: Optional[str] = None  # None = <results_dir>/.data_cache
+
+    def __post_init__(self) -> None:
+        _one_of("data.tokenizer", self.tokenizer, ("byte",))
+        _require(0.0 < self.val_fraction < 0.5, "data.val_fraction", "in (0, 0.5)", self.val_fraction)
+
+
+@dataclass
+class PruningConfig:
+    schedule: str = "none"
+    sparsity: float = 0.0  # target fraction of prunable weights that are zero at the end
+    start: float = 0.25  # fraction of the compute budget at which pruning starts
+    end: float = 0.75  # fraction of the compute budget at which pruning ends
+    every: int = 100  # steps between prune events (paper: 100)
+
+    def __post_init__(self) -> None:
+        _one_of("pruning.schedule", self.schedule, PRUNING_SCHEDULES)
+        _require(0.0 <= self.sparsity < 1.0, "pruning.sparsity", "in [0, 1)", self.sparsity)
+        _require(0.0 <= self.start <= 1.0, "pruning.start", "in [0, 1]", self.start)
+        _require(0.0 <= self.end <= 1.0, "pruning.end", "in [0, 1]", self.end)
+        _positive_int("pruning.every", self.every)
+        if self.schedule == "none":
+            _require(self.sparsity == 0.0, "pruning.sparsity", "0 when pruning.schedule is 'none'", self.sparsity)
+        elif self.schedule != "one_shot":
+            _require(self.start < self.end, "pruning.end", f"> pruning.start ({self.start}) for a gradual schedule",
+                     self.end)
+
+
+@dataclass
+class BudgetConfig:
+    dense_steps: int = 1000  # C: the compute budget in dense-equivalent training steps
+
+    def __post_init__(self) -> None:
+        _positive_int("budget.dense_steps", self.dense_steps)
+
+
+@dataclass
+class TrainConfig:
+    batch_size: int = 32  # global sequences per step, split across workers
+    workers: int = 1  # processes per cell (DeepSpeed data-parallel world size)
+    eval_every: int = 100
+    eval_batches: int = 4
+    log_every: int = 10
+    checkpoint_every: int = 100
+    device: str = "auto"  # auto = cuda when available, else cpu
+    threads: Optional[int] = None  # torch threads per worker; None = cores // workers
+
+    def __post_init__(self) -> None:
+        for name in ("batch_size", "workers", "eval_every", "eval_batches", "log_every", "checkpoint_every"):
+            _positive_int(f"train.{name}", getattr(self, name))
+        _require(self.batch_size % self.workers == 0, "train.batch_size",
+                 f"divisible by train.workers ({self.workers})", self.batch_size)
+        _one_of("train.device", self.device, DEVICES)
+        if self.threads is not None:
+            _positive_int("train.threads", self.threads)
+
+
+@dataclass
+class OptimConfig:
+    lr: float = 1e-3  # peak learning rate
+    min_lr_ratio: float = 0.1  # cosine decays to min_lr_ratio × lr
+    warmup_fraction: float = 0.05  # linear warmup over this fraction of the cell's steps
+    beta1: float = 0.9
+    beta2: float = 0.95
+    eps: float = 1e-8
+    weight_decay: float = 0.1
+    grad_clip: float = 1.0
+
+    def __post_init__(self) -> None:
+        _require(self.lr > 0, "optim.lr", "> 0", self.lr)
+        _require(0.0 <= self.min_lr_ratio <= 1.0, "optim.min_lr_ratio", "in [0, 1]", self.min_lr_ratio)
+        _require(0.0 <= self.warmup_fraction < 1.0, "optim.warmup_fraction", "in [0, 1)", self.warmup_fraction)
+        _require(0.0 <= self.beta1 < 1.0, "optim.beta1", "in [0, 1)", self.beta1)
+        _require(0.0 <= self.beta2 < 1.0, "optim.beta2", "in [0, 1)", self.beta2)
+        _require(self.eps > 0, "optim.eps", "> 0", self.eps)
+        _require(self.weight_decay >= 0, "optim.weight_decay", ">= 0", self.weight_decay)
+        _require(self.grad_clip >= 0, "optim.grad_clip", ">= 0 (0 disables clipping)", self.grad_clip)
+
+
+@dataclass
+class DeepSpeedConfig:
+    zero_stage: int = 0
+    precision: str = "auto"  # auto = bf16 on GPU, fp32 on CPU
+
+    def __post_init__(self) -> None:
+        _one_of("deepspeed.zero_stage", self.zero_stage, (0, 1, 2, 3))
+        _one_of("deepspeed.precision", self.precision, PRECISIONS)
+
+
+@dataclass
+class WandbConfig:
+    mode: str = "offline"  # offline runs live inside the cell directory; `wandb sync` uploads them later
+    project: str = "pruning-journey"
+    entity: Optional[str] = None
+    tags: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        _one_of("wandb.mode", self.mode, WANDB_MODES)
+        _require(bool(self.project.strip()), "wandb.project", "a non-empty name", self.project)
+
+
+@dataclass
+class Config:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    pruning: PruningConfig = field(default_factory=PruningConfig)
+    budget: BudgetConfig = field(default_factory=BudgetConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    deepspeed: DeepSpeedConfig = field(default_factory=DeepSpeedConfig)
+    wandb: WandbConfig = field(default_factory=WandbConfig)
+    seed: int = 0
+    results_dir: str = "results"
+    sweep: str = "default"  # the store groups cells by sweep: RESULTS_DIR/<sweep>/<cell_id>/
+    dry_run: bool = False  # compose, validate, plan and write plan.json; train nothing
+
+    def __post_init__(self) -> None:
+        _require(self.seed >= 0, "seed", ">= 0", self.seed)
+        _require(bool(self.results_dir.strip()), "results_dir", "a non-empty path", self.results_dir)
+        _require(bool(self.sweep.strip()) and "/" not in self.sweep, "sweep", "a non-empty name without '/'",
+                 self.sweep)
+        _require(self.pruning.every <= self.budget.dense_steps, "pruning.every",
+                 f"<= budget.dense_steps ({self.budget.dense_steps})", self.pruning.every)
+        if self.deepspeed.zero_stage == 3 and self.pruning.schedule != "none":
+            raise ConfigError("deepspeed.zero_stage must be 0, 1 or 2 when pruning (ZeRO-3 partitions the weights "
+                              "the pruner masks), got 3")
+
+
+def register_configs() -> None:
+    """Register the schema with Hydra's ConfigStore; conf/config.yaml lists `config_schema` first."""
+    from hydra.core.config_store import ConfigStore
+
+    ConfigStore.instance().store(name="config_schema", node=Config)

@@ -1,0 +1,97 @@
+"""Process groups and the DeepSpeed engine for one cell's worker group.
+
+On CPU the group uses gloo, on GPU nccl (bf16 by default there). A process keeps one group alive for every cell it
+runs: DeepSpeed caches groups, and destroying and re-creating one in a reused process breaks that cache.
+"""
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass
+
+import torch
+
+from orchestrator.config import Config
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass(frozen=True)
+class WorkerPlace:
+    rank: int
+    world_size: int
+    master_port: int
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def resolve_device(config: Config, rank: int) -> torch.device:
+    wants_cuda = config.train.device == "cuda" or (config.train.device == "auto" and torch.cuda.is_available())
+    if wants_cuda and not torch.cuda.is_available():
+        raise RuntimeError("train.device is 'cuda' but CUDA is not available on this machine")
+    if wants_cuda:
+        torch.cuda.set_device(rank % torch.cuda.device_count())
+        return torch.device("cuda", rank % torch.cuda.device_count())
+    return torch.device("cpu")
+
+
+def ensure_process_group(place: WorkerPlace, device: torch.device) -> None:
+    """Join (or reuse) the default process group for this worker."""
+    import deepspeed
+
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        if torch.distributed.get_world_size() != place.world_size:
+            raise RuntimeError("this process already belongs to a process group of another world size")
+        return
+    os.environ.update(RANK=str(place.rank), LOCAL_RANK=str(place.rank), WORLD_SIZE=str(place.world_size),
+                      LOCAL_WORLD_SIZE=str(place.world_size), MASTER_ADDR="127.0.0.1",
+                      MASTER_PORT=str(place.master_port))
+    backend = "nccl" if device.type == "cuda" else "gloo"
+    deepspeed.init_distributed(dist_backend=backend, auto_mpi_discovery=False, verbose=False,
+                               rank=place.rank, world_size=place.world_size)
+
+
+def use_bf16(config: Config, device: torch.device) -> bool:
+    if config.deepspeed.precision == "auto":
+        return device.type == "cuda"
+    return config.deepspeed.precision == "bf16"
+
+
+def deepspeed_config(config: Config, world_size: int, device: torch.device) -> dict:
+    return {
+        "train_batch_size": config.train.batch_size,
+        "train_micro_batch_size_per_gpu": config.train.batch_size // world_size,
+        "gradient_accumulation_steps": 1,
+        "gradient_clipping": config.optim.grad_clip,
+        "zero_optimization": {"stage": config.deepspeed.zero_stage},
+        "bf16": {"enabled": use_bf16(config, device)},
+        "zero_allow_untested_optimizer": True,
+        "steps_per_print": 1 << 30,
+        "wall_clock_breakdown": False,
+    }
+
+
+def build_optimizer(model: torch.nn.Module, config: Config) -> torch.optim.Optimizer:
+    """AdamW with weight decay on matrices (linear kernels, embeddings) and none on norms and biases."""
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.dim() < 2]
+    groups = [{"params": decay, "weight_decay": config.optim.weight_decay},
+              {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=config.optim.lr, betas=(config.optim.beta1, config.optim.beta2),
+                             eps=config.optim.eps)
+
+
+def build_engine(model: torch.nn.Module, config: Config, place: WorkerPlace, device: torch.device):
+    """deepspeed.initialize with a client torch AdamW (no JIT-built optimizer op)."""
+    import deepspeed
+
+    optimizer = build_optimizer(model, config)
+    engine, optimizer, _, _ = deepspeed.initialize(
+        model=model, optimizer=optimizer, config=deepspeed_config(config, place.world_size, device))
+    return engine, optimizer

@@ -1,0 +1,39 @@
+"""`orchestrator-plan`: the iso-compute plan of one cell as JSON.
+
+    orchestrator-plan --sparsity 0.5 --dense-steps 1000 --start 0.25 --end 0.75 --every 100
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from pruning.plan import plan_iso_compute
+from pruning.schedules import SCHEDULES
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="orchestrator-plan", description=__doc__.splitlines()[0])
+    parser.add_argument("--sparsity", type=float, required=True, help="target sparsity s in [0, 1)")
+    parser.add_argument("--dense-steps", type=int, required=True, help="compute budget C in dense-equivalent steps")
+    parser.add_argument("--start", type=float, default=0.25, help="pruning starts at this fraction of compute")
+    parser.add_argument("--end", type=float, default=0.75, help="pruning ends at this fraction of compute")
+    parser.add_argument("--every", type=int, default=100, help="steps between prune events")
+    parser.add_argument("--schedule", choices=("none",) + tuple(SCHEDULES), default="geometric")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        plan = plan_iso_compute(sparsity=args.sparsity, dense_steps=args.dense_steps, start=args.start,
+                                end=args.end, every=args.every, schedule=args.schedule)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(json.dumps(plan.to_dict(), indent=2, sort_keys=True))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

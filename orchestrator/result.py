@@ -1,0 +1,47 @@
+"""result.json: what a cell produced, in the store format of DESIGN (status done|failed|diverged, losses,
+parameter counts from the real masks, tokens, steps, and the cell's grid coordinates)."""
+from __future__ import annotations
+
+import math
+import traceback
+
+from orchestrator.cell_id import cell_coordinates
+from orchestrator.data import epochs_for
+from pruning.accounting import ParamAccountant
+
+
+def _finite_or_none(value: float) -> float | None:
+    return value if value is not None and math.isfinite(value) else None
+
+
+def cell_result(job, *, status: str, steps: int, final_loss: float, val_loss: float,
+                accountant: ParamAccountant, n_prunable: int, wall_seconds: float) -> dict:
+    tokens = steps * job.tokens_per_step
+    return {
+        "status": status,
+        "cell_id": job.cell_id,
+        "sweep": job.config.sweep,
+        "cell": cell_coordinates(job.config),
+        "final_loss": _finite_or_none(final_loss),
+        "val_loss": _finite_or_none(val_loss),
+        "avg_params": accountant.avg_params,
+        "initial_params": accountant.initial_params,
+        "final_params": accountant.final_params,
+        "prunable_params": n_prunable,
+        "tokens": tokens,
+        "steps": steps,
+        "planned_steps": job.plan.total_steps,
+        "epochs": epochs_for(tokens, job.data.n_train_tokens),
+        "wall_seconds": wall_seconds,
+    }
+
+
+def failed_result(job, error: BaseException) -> dict:
+    return {
+        "status": "failed",
+        "cell_id": job.cell_id,
+        "sweep": job.config.sweep,
+        "cell": cell_coordinates(job.config),
+        "error": f"{type(error).__name__}: {error}",
+        "traceback": "".join(traceback.format_exception(error))[-4000:],
+    }

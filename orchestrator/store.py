@@ -1,0 +1,99 @@
+"""The result store: RESULTS_DIR/<sweep>/<cell_id>/ with config.yaml, plan.json, metrics.jsonl, result.json and
+final_model.pt. Every whole-file write is atomic (temp file in the same folder, fsync, os.replace), so a reader
+never sees a torn file and a crash leaves either the old file or the new one.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+RESULT_STATUSES = ("done", "failed", "diverged")
+
+
+def _atomic_write(path: Path, write: Callable[[Any], None], mode: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, mode) as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    _atomic_write(Path(path), lambda handle: handle.write(text), "w")
+
+
+def write_json_atomic(path: Path, payload: Any) -> None:
+    write_text_atomic(path, json.dumps(payload, indent=2, sort_keys=True, allow_nan=True) + "\n")
+
+
+def save_torch_atomic(path: Path, obj: Any) -> None:
+    _atomic_write(Path(path), lambda handle: torch.save(obj, handle), "wb")
+
+
+def read_json(path: Path) -> Any:
+    with open(path) as handle:
+        return json.load(handle)
+
+
+@dataclass(frozen=True)
+class CellPaths:
+    """Where one cell's files live."""
+
+    root: Path
+
+    @classmethod
+    def of(cls, results_dir: str | Path, sweep: str, cell_id: str) -> "CellPaths":
+        return cls(Path(results_dir) / sweep / cell_id)
+
+    config = property(lambda self: self.root / "config.yaml")
+    plan = property(lambda self: self.root / "plan.json")
+    metrics = property(lambda self: self.root / "metrics.jsonl")
+    result = property(lambda self: self.root / "result.json")
+    final_model = property(lambda self: self.root / "final_model.pt")
+    checkpoints = property(lambda self: self.root / "checkpoints")
+    wandb_dir = property(lambda self: self.root)  # wandb adds its own ./wandb/ folder below this
+
+    def read_result(self) -> dict | None:
+        return read_json(self.result) if self.result.exists() else None
+
+    def is_done(self) -> bool:
+        result = self.read_result()
+        return result is not None and result.get("status") == "done"
+
+
+class MetricsLog:
+    """metrics.jsonl: one JSON object per logged step, appended and flushed as training goes."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+
+    def truncate_after(self, step: int) -> None:
+        """Drop lines logged after `step` (a resumed run logs them again from its checkpoint)."""
+        if not self.path.exists():
+            return
+        kept = [line for line in self.read() if line["step"] <= step]
+        write_text_atomic(self.path, "".join(json.dumps(line) + "\n" for line in kept))
+
+    def append(self, record: dict) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "a") as handle:
+            handle.write(json.dumps(record) + "\n")
+
+    def read(self) -> list[dict]:
+        if not self.path.exists():
+            return []
+        with open(self.path) as handle:
+            return [json.loads(line) for line in handle if line.strip()]
+

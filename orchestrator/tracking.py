@@ -1,0 +1,57 @@
+"""Weights & Biases tracking, from rank 0 only.
+
+Offline by default: the run's files live inside the cell directory (`<cell>/wandb/offline-run-*`) and
+`wandb sync` uploads them later. `disabled` starts nothing and writes nothing. The run id is derived from the
+sweep and cell id, so a resumed cell continues its own run. Metrics use `tokens` as the x-axis.
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+from pathlib import Path
+
+from orchestrator.config import WandbConfig
+
+METRICS = ("loss", "val_loss", "lr", "params_current", "params_avg", "sparsity", "step_time")
+
+
+def wandb_run_id(sweep: str, cell_id: str) -> str:
+    return hashlib.sha256(f"{sweep}/{cell_id}".encode()).hexdigest()[:16]
+
+
+class Tracker:
+    """A thin handle on one W&B run; every method is a no-op when W&B is disabled."""
+
+    def __init__(self, settings: WandbConfig, *, run_dir: Path, sweep: str, cell_id: str, config: dict,
+                 tags: list[str]) -> None:
+        self.run = None
+        if settings.mode == "disabled":
+            return
+        import wandb
+
+        os.environ.setdefault("WANDB_SILENT", "true")
+        self.run = wandb.init(
+            mode=settings.mode, dir=str(run_dir), project=settings.project, entity=settings.entity,
+            id=wandb_run_id(sweep, cell_id), name=cell_id, group=sweep, job_type="cell",
+            tags=[*settings.tags, *tags], config=config, resume="allow", reinit="create_new",
+            settings=wandb.Settings(console="off", x_disable_stats=True),
+        )
+        self.run.define_metric("tokens")
+        for name in METRICS:
+            self.run.define_metric(name, step_metric="tokens", summary="last")
+
+    @property
+    def directory(self) -> str | None:
+        return None if self.run is None else self.run.dir
+
+    def log(self, record: dict) -> None:
+        if self.run is not None:
+            self.run.log({k: v for k, v in record.items() if k != "step"} | {"trainer/step": record["step"]})
+
+    def finish(self, summary: dict, exit_code: int = 0) -> None:
+        if self.run is None:
+            return
+        self.run.summary.update({k: v for k, v in summary.items()
+                                 if not (isinstance(v, float) and not math.isfinite(v))})
+        self.run.finish(exit_code=exit_code)

@@ -1,0 +1,76 @@
+"""`orchestrator-train` (= `python -m orchestrator.train`): the Hydra app that runs one cell, or a sweep with -m.
+
+    orchestrator-train model=micro pruning=geometric pruning.sparsity=0.5 budget.dense_steps=300
+    orchestrator-train experiment=micro_cell dry_run=true
+
+Exit status: 0 for done, diverged, skipped or planned; 1 for a failed cell; 2 for a config rejected before compute.
+"""
+from __future__ import annotations
+
+import sys
+
+import hydra
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from orchestrator.config import Config, ConfigError, register_configs
+
+register_configs()
+
+
+def build_config(cfg: DictConfig) -> Config:
+    """The typed, validated config; raises ConfigError naming the field."""
+    try:
+        return OmegaConf.to_object(cfg)
+    except OmegaConfBaseException as error:
+        cause = error.__cause__ if isinstance(error.__cause__, ConfigError) else None
+        if cause is not None:
+            raise cause from None
+        raise ConfigError(str(error)) from None
+
+
+def _report(outcome) -> None:
+    where = outcome.paths.root
+    print(f"[orchestrator] cell {where.name}: {outcome.status}")
+    print(f"[orchestrator]   results: {where}")
+    if outcome.result and outcome.result.get("status") in ("done", "diverged"):
+        r = outcome.result
+        print(f"[orchestrator]   final loss {r['final_loss']}, val loss {r['val_loss']}, "
+              f"params initial/avg/final {r['initial_params']}/{r['avg_params']:.0f}/{r['final_params']}")
+    wandb_dir = where / "wandb"
+    if wandb_dir.exists():
+        print(f"[orchestrator]   W&B runs: {wandb_dir} (upload with `wandb sync {wandb_dir}/offline-run-*`)")
+
+
+def _leave_process_group() -> None:
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="config")
+def main(cfg: DictConfig) -> str:
+    from orchestrator.cell import run_cell
+    from orchestrator.data import DataError
+
+    try:
+        config = build_config(cfg)
+        resolved = OmegaConf.to_container(cfg, resolve=True)
+        outcome = run_cell(config, resolved)
+    except (ConfigError, DataError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
+    except Exception as error:  # the cell is recorded as failed in its result.json
+        print(f"error: cell failed: {type(error).__name__}: {error}", file=sys.stderr)
+        sys.exit(1)
+    finally:
+        _leave_process_group()
+    _report(outcome)
+    if outcome.status == "failed":
+        sys.exit(1)
+    return outcome.status
+
+
+if __name__ == "__main__":
+    main()
