@@ -53,6 +53,10 @@ def ensure_process_group(place: WorkerPlace, device: torch.device) -> None:
                       LOCAL_WORLD_SIZE=str(place.world_size), MASTER_ADDR="127.0.0.1",
                       MASTER_PORT=str(place.master_port))
     backend = "nccl" if device.type == "cuda" else "gloo"
+    if device.type == "cpu":
+        # DeepSpeed's CPU backend JIT-compiles a shared-memory all-reduce (~30 s here) used only for inference;
+        # training all-reduces go through gloo. DeepSpeed keeps this dict editable for exactly this purpose.
+        deepspeed.ops.__compatible_ops__["deepspeed_shm_comm"] = False
     deepspeed.init_distributed(dist_backend=backend, auto_mpi_discovery=False, verbose=False,
                                rank=place.rank, world_size=place.world_size)
 

@@ -8,6 +8,7 @@ Exit status: 0 for done, diverged, skipped or planned; 1 for a failed cell; 2 fo
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
@@ -16,6 +17,8 @@ from omegaconf.errors import OmegaConfBaseException
 from orchestrator.config import Config, ConfigError, register_configs
 
 register_configs()
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"  # the repo's config tree (an absolute path works from
+# console scripts, `python -m` and Ray's working_dir alike)
 
 
 def build_config(cfg: DictConfig) -> Config:
@@ -49,7 +52,7 @@ def _leave_process_group() -> None:
         dist.destroy_process_group()
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="config")
+@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
 def main(cfg: DictConfig) -> str:
     from orchestrator.cell import run_cell
     from orchestrator.data import DataError

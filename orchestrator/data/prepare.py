@@ -1,0 +1,168 @@
+"""Tokenize a corpus once into cached token files: `train.bin`, `val.bin` (flat numpy arrays) and `meta.json`.
+
+The cache folder is `<cache_dir>/<name>-<fingerprint>`; the fingerprint covers the source files (content hash for
+the embedded corpus; path, size and mtime for user files), the tokenizer, the validation fraction and the format
+version. A folder is written under a temporary name and renamed into place in one step, so readers only ever see
+complete folders; when two processes prepare the same corpus at once, the first rename wins and the other process
+uses its files (they are identical).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from orchestrator.data.errors import DataError
+from orchestrator.data.sources import EMBEDDED_CORPUS, read_texts, source_files
+from orchestrator.data.split import split_documents
+from orchestrator.data.tokenizer import Tokenizer, get_tokenizer
+
+FORMAT_VERSION = 1
+DOCUMENT_SEPARATOR = "\n\n"  # tokens placed between consecutive documents of a split
+
+
+@dataclass(frozen=True)
+class PreparedData:
+    """A prepared corpus: where its token files are and what they hold."""
+
+    train_path: str
+    val_path: str
+    n_train_tokens: int
+    n_val_tokens: int
+    vocab_size: int
+    dtype: str  # numpy dtype name of the token files, e.g. "uint8"
+    source: str  # human-readable description of where the text came from
+    fingerprint: str
+
+
+def token_dtype(vocab_size: int) -> np.dtype:
+    """The smallest unsigned dtype that holds every token id."""
+    if vocab_size <= 2**8:
+        return np.dtype(np.uint8)
+    return np.dtype(np.uint16) if vocab_size <= 2**16 else np.dtype(np.uint32)
+
+
+def _file_identity(path: str | os.PathLike | None) -> list:
+    if path is None:  # the package file: its mtime changes with every install, its content does not
+        return [["embedded", hashlib.blake2b(EMBEDDED_CORPUS.read_bytes(), digest_size=16).hexdigest()]]
+    return [[str(f.resolve()), f.stat().st_size, f.stat().st_mtime_ns] for f in source_files(path)]
+
+
+def fingerprint(path: str | os.PathLike | None, tokenizer: str, val_fraction: float) -> str:
+    """Hex digest identifying the prepared data of (source files, tokenizer, val_fraction)."""
+    key = {"format": FORMAT_VERSION, "files": _file_identity(path), "tokenizer": tokenizer,
+           "val_fraction": repr(float(val_fraction))}
+    return hashlib.blake2b(json.dumps(key, sort_keys=True).encode(), digest_size=16).hexdigest()
+
+
+def _folder_name(path: str | os.PathLike | None, fp: str) -> str:
+    name = "enwiki_sample" if path is None else Path(path).expanduser().name
+    return f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', name).strip('.') or 'corpus'}-{fp[:16]}"
+
+
+def _write_split(file: Path, documents: list[np.ndarray], separator: np.ndarray, dtype: np.dtype) -> int:
+    """Write documents joined by the separator as one flat array; returns the number of tokens."""
+    n = 0
+    with open(file, "wb") as f:
+        for i, tokens in enumerate(documents):
+            for part in ((separator, tokens) if i else (tokens,)):
+                f.write(np.ascontiguousarray(part, dtype=dtype).tobytes())
+                n += len(part)
+        f.flush()
+        os.fsync(f.fileno())
+    return n
+
+
+def _tokenize_splits(documents: list[str], tok: Tokenizer,
+                     val_fraction: float) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Token arrays of the train and validation documents (a lone document is cut at 1 - val_fraction)."""
+    if len(documents) == 1:
+        tokens = tok.encode(documents[0])
+        if len(tokens) < 2:
+            raise DataError("data.path: the corpus holds a single token; it cannot be split into train and "
+                            "validation")
+        cut = min(max(int(len(tokens) * (1 - val_fraction)), 1), len(tokens) - 1)
+        return [tokens[:cut]], [tokens[cut:]]
+    train, val = split_documents(documents, val_fraction)
+    return [tok.encode(d) for d in train], [tok.encode(d) for d in val]
+
+
+def _load(folder: Path, fp: str) -> PreparedData | None:
+    """The prepared data in `folder` if it is complete and matches the fingerprint, else None."""
+    try:
+        meta = json.loads((folder / "meta.json").read_text())
+    except (OSError, ValueError):
+        return None
+    itemsize = np.dtype(meta.get("dtype", "uint8")).itemsize
+    train, val = folder / "train.bin", folder / "val.bin"
+    if (meta.get("fingerprint") != fp or not train.is_file() or not val.is_file()
+            or train.stat().st_size != meta["n_train_tokens"] * itemsize
+            or val.stat().st_size != meta["n_val_tokens"] * itemsize):
+        return None
+    return PreparedData(train_path=str(train), val_path=str(val), n_train_tokens=meta["n_train_tokens"],
+                        n_val_tokens=meta["n_val_tokens"], vocab_size=meta["vocab_size"], dtype=meta["dtype"],
+                        source=meta["source"], fingerprint=fp)
+
+
+def _build(folder: Path, path: str | os.PathLike | None, tokenizer: str, val_fraction: float, fp: str) -> None:
+    """Tokenize and write the three files into `folder` (a fresh, private directory)."""
+    documents, source = read_texts(path)
+    tok = get_tokenizer(tokenizer)
+    dtype = token_dtype(tok.vocab_size)
+    train, val = _tokenize_splits(documents, tok, val_fraction)
+    separator = tok.encode(DOCUMENT_SEPARATOR)
+    n_train = _write_split(folder / "train.bin", train, separator, dtype)
+    n_val = _write_split(folder / "val.bin", val, separator, dtype)
+    meta = {"format": FORMAT_VERSION, "fingerprint": fp, "source": source, "tokenizer": tokenizer,
+            "vocab_size": tok.vocab_size, "dtype": dtype.name, "val_fraction": float(val_fraction),
+            "n_train_tokens": n_train, "n_val_tokens": n_val, "n_train_documents": len(train),
+            "n_val_documents": len(val), "document_separator": DOCUMENT_SEPARATOR}
+    (folder / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+
+
+def _set_aside(folder: Path, cache: Path) -> None:
+    """Move an incomplete folder (not one this code wrote: it renames only complete folders) out of the way."""
+    trash = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".stale", dir=cache))
+    try:
+        os.replace(folder, trash / "old")
+    except FileNotFoundError:
+        pass
+    shutil.rmtree(trash, ignore_errors=True)
+
+
+def prepare_corpus(path: str | os.PathLike | None, *, tokenizer: str = "byte", val_fraction: float = 0.05,
+                   cache_dir: str | os.PathLike) -> PreparedData:
+    """Token files for `data.path` (None = the embedded corpus), built on first use and reused afterwards."""
+    if not 0.0 < val_fraction < 0.5:
+        raise DataError(f"data.val_fraction: must be in (0, 0.5), got {val_fraction}")
+    get_tokenizer(tokenizer)  # an unknown name fails before any file is read
+    fp = fingerprint(path, tokenizer, val_fraction)
+    cache = Path(cache_dir).expanduser()
+    folder = cache / _folder_name(path, fp)
+    prepared = _load(folder, fp)
+    if prepared is not None:
+        return prepared
+    cache.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".tmp", dir=cache))
+    try:
+        _build(staging, path, tokenizer, val_fraction, fp)
+        try:
+            os.replace(staging, folder)
+        except OSError:  # another process renamed its (identical) folder into place first, or a stale one is there
+            if _load(folder, fp) is None:
+                _set_aside(folder, cache)
+                os.replace(staging, folder)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    prepared = _load(folder, fp)
+    if prepared is None:
+        raise DataError(f"data.cache_dir: prepared data in {folder} is incomplete")
+    return prepared
+

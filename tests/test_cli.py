@@ -1,0 +1,62 @@
+"""Each console command, run as a user runs it."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import REPO, TINY
+
+BIN = Path(sys.executable).parent
+
+
+def cli(*args, cwd=REPO):
+    env = os.environ | {"WANDB_MODE": "offline", "OMP_NUM_THREADS": "1"}
+    return subprocess.run([str(BIN / args[0]), *args[1:]], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=600)
+
+
+def test_plan_prints_the_plan_as_json():
+    done = cli("orchestrator-plan", "--sparsity", "0.5", "--dense-steps", "1000", "--start", "0.25",
+               "--end", "0.75", "--every", "100")
+    assert done.returncode == 0, done.stderr
+    plan = json.loads(done.stdout)
+    assert {"t_start", "t_end", "total_steps", "avg_density"} <= set(plan)
+    assert plan["t_start"] in (200, 300) and plan["total_steps"] > 1000 and 0.5 < plan["avg_density"] < 1
+
+
+def test_plan_rejects_bad_input_naming_it():
+    done = cli("orchestrator-plan", "--sparsity", "1.2", "--dense-steps", "1000")
+    assert done.returncode == 2 and "sparsity" in done.stderr
+
+
+def test_train_dry_run_writes_only_the_plan(tmp_path):
+    done = cli("orchestrator-train", "experiment=micro_cell", "dry_run=true", f"results_dir={tmp_path}")
+    assert done.returncode == 0, done.stderr
+    cells = list((tmp_path / "demo").iterdir())
+    assert len(cells) == 1
+    assert sorted(p.name for p in cells[0].iterdir()) == ["config.yaml", "plan.json"]
+
+
+def test_train_rejects_a_bad_config_before_writing_anything(tmp_path):
+    done = cli("orchestrator-train", "pruning.sparsity=1.5", f"results_dir={tmp_path / 'store'}")
+    assert done.returncode == 2
+    assert "pruning.sparsity must be in [0, 1), got 1.5" in done.stderr
+    assert not (tmp_path / "store").exists()
+
+
+def test_train_rejects_a_missing_data_path(tmp_path):
+    done = cli("orchestrator-train", "data=text", f"data.path={tmp_path / 'nope.txt'}",
+               f"results_dir={tmp_path / 'store'}")
+    assert done.returncode == 2 and "data.path" in done.stderr
+    assert not (tmp_path / "store").exists()
+
+
+def test_train_runs_a_cell_and_says_where_everything_is(tmp_path):
+    done = cli("orchestrator-train", *TINY, "pruning=geometric", "pruning.sparsity=0.5", "wandb.mode=offline",
+               f"results_dir={tmp_path}")
+    assert done.returncode == 0, done.stderr[-3000:]
+    result_files = list(tmp_path.glob("default/*/result.json"))
+    assert len(result_files) == 1
+    assert json.loads(result_files[0].read_text())["status"] == "done"
+    assert str(result_files[0].parent) in done.stdout and "wandb sync" in done.stdout

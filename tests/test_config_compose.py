@@ -1,0 +1,68 @@
+"""Every config in conf/ composes and validates; bad values are rejected naming the field."""
+from pathlib import Path
+
+import pytest
+
+from conftest import CONF, build, compose
+from orchestrator.config import ConfigError
+
+GROUPS = sorted(p.name for p in CONF.iterdir() if p.is_dir())
+
+
+def _options(group: str) -> list[str]:
+    return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
+
+
+@pytest.mark.parametrize("group,option", [(g, o) for g in GROUPS for o in _options(g)])
+def test_every_config_composes_and_validates(group, option):
+    overrides = [f"{group}={option}"]
+    if (group, option) == ("data", "text"):
+        overrides.append("data.path=/some/corpus.txt")
+    if group == "deepspeed" and option == "zero3":
+        overrides.append("pruning=none")
+    config, resolved = build(overrides)
+    assert resolved[group] if group != "experiment" else resolved["sweep"]
+    assert config.model.preset in resolved["model"]["preset"]
+
+
+def test_conf_folders_mirror_the_defaults_list():
+    root = (CONF / "config.yaml").read_text()
+    for group in GROUPS:
+        assert f"- {group}:" in root, f"conf/{group}/ is not in config.yaml's defaults list"
+
+
+BAD = [
+    (["pruning.sparsity=1.5"], "pruning.sparsity"),
+    (["pruning.sparsity=-0.1"], "pruning.sparsity"),
+    (["pruning.start=0.8", "pruning.end=0.2"], "pruning.end"),
+    (["pruning.every=0"], "pruning.every"),
+    (["pruning=none", "pruning.sparsity=0.5"], "pruning.sparsity"),
+    (["pruning.schedule=linear"], "pruning.schedule"),
+    (["model.preset=huge"], "model.preset"),
+    (["model.seq_len=4096"], "model.seq_len"),
+    (["train.batch_size=5", "train.workers=2"], "train.batch_size"),
+    (["train.workers=0"], "train.workers"),
+    (["train.device=tpu"], "train.device"),
+    (["budget.dense_steps=0"], "budget.dense_steps"),
+    (["budget.dense_steps=50", "pruning.every=100"], "pruning.every"),
+    (["optim.lr=-1"], "optim.lr"),
+    (["optim.beta2=1.0"], "optim.beta2"),
+    (["deepspeed.zero_stage=4"], "deepspeed.zero_stage"),
+    (["deepspeed=zero3", "pruning=geometric"], "deepspeed.zero_stage"),
+    (["wandb.mode=sometimes"], "wandb.mode"),
+    (["data.val_fraction=0.9"], "data.val_fraction"),
+    (["sweep=a/b"], "sweep"),
+]
+
+
+@pytest.mark.parametrize("overrides,field", BAD, ids=[" ".join(o) for o, _ in BAD])
+def test_bad_values_are_rejected_naming_the_field(overrides, field):
+    with pytest.raises(ConfigError, match=field.replace(".", r"\.")):
+        build(overrides)
+
+
+@pytest.mark.parametrize("override,key", [("pruning.sparsity=abc", "sparsity"), ("train.workers=two", "workers"),
+                                          ("model.nonsense=1", "nonsense"), ("model=huge", "model")])
+def test_wrong_types_and_unknown_keys_fail_at_composition(override, key):
+    with pytest.raises(Exception, match=key):
+        compose([override])
