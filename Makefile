@@ -21,8 +21,7 @@ test: install
 	WANDB_MODE=disabled $(PY) -m pytest -q -p no:cacheprovider
 
 demo: install
-	$(VENV)/bin/orchestrator-train model=micro pruning=geometric pruning.sparsity=0.5 \
-	    budget.dense_steps=200 results_dir=$(RESULTS) wandb.mode=offline
+	$(VENV)/bin/orchestrator-train experiment=micro_cell results_dir=$(RESULTS) wandb.mode=offline
 
 bench: install
 	$(PY) benchmarks/run_all.py

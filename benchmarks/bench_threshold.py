@@ -48,9 +48,12 @@ def _build_tensors(params: int, n_tensors: int, seed: int):
     return [torch.randn(size, generator=generator) * (0.5 + i / n_tensors) for i, size in enumerate(sizes)]
 
 
-def run_method(method: str, params: int, n_tensors: int, seed: int, k_fraction: float) -> dict:
+def run_method(method: str, params: int, n_tensors: int, seed: int, k_fraction: float, threads: int) -> dict:
     """Runs in a child: build tensors, then time one method and measure its extra peak memory."""
     import torch
+
+    if threads:
+        torch.set_num_threads(threads)
 
     tensors = _build_tensors(params, n_tensors, seed)
     k = max(1, round(k_fraction * params))
@@ -68,26 +71,48 @@ def run_method(method: str, params: int, n_tensors: int, seed: int, k_fraction: 
             "resident_mib": resident, "value": value, "peak_reset": peak_reset, "k": k}
 
 
+def _run_in_child(context, method: str, args: argparse.Namespace) -> dict:
+    """A fresh process per method, so peaks do not mix; a child killed (e.g. out of memory) is reported."""
+    results = context.Queue()
+    child = context.Process(target=_child_main, args=(results, method, args.params, args.tensors, args.seed,
+                                                      args.k_fraction, args.threads))
+    child.start()
+    child.join()
+    if child.exitcode != 0 or results.empty():
+        return {"method": method, "failed": f"child exited with code {child.exitcode} (-9: killed, e.g. OOM)"}
+    return results.get()
+
+
+def _child_main(results, *arguments) -> None:
+    results.put(run_method(*arguments))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--params", type=int, default=1_000_000_000, help="total fp32 elements")
     parser.add_argument("--tensors", type=int, default=48, help="number of tensors they are split into")
     parser.add_argument("--k-fraction", type=float, default=0.5, help="k = round(k_fraction · params)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch threads in each child (0: torch's default); 1 is steadier on a busy machine")
     args = parser.parse_args()
 
     context = multiprocessing.get_context("spawn")
-    results = []
-    for method in METHODS:
-        with context.Pool(1) as pool:  # a fresh process per method: peaks do not mix
-            results.append(pool.apply(run_method, (method, args.params, args.tensors, args.seed, args.k_fraction)))
-
-    ours, reference = results
-    print(f"params={args.params:,} tensors={args.tensors} k={ours['k']:,} "
-          f"(tensors resident: {ours['resident_mib']:,.0f} MiB; peak reset: {ours['peak_reset']})")
+    ours, reference = (_run_in_child(context, method, args) for method in METHODS)
+    print(f"params={args.params:,} tensors={args.tensors} k={max(1, round(args.k_fraction * args.params)):,} "
+          f"threads={args.threads or 'default'}")
     print(f"{'method':<26}{'seconds':>10}{'extra peak MiB':>16}  value")
-    for result in results:
-        print(f"{result['method']:<26}{result['seconds']:>10.2f}{result['extra_mib']:>16,.0f}  {result['value']!r}")
+    for result in (ours, reference):
+        if "failed" in result:
+            print(f"{result['method']:<26}  {result['failed']}")
+        else:
+            print(f"{result['method']:<26}{result['seconds']:>10.2f}{result['extra_mib']:>16,.0f}  "
+                  f"{result['value']!r}  (tensors resident {result['resident_mib']:,.0f} MiB, "
+                  f"peak reset {result['peak_reset']})")
+    if "failed" in ours:
+        raise SystemExit(1)
+    if "failed" in reference:
+        return
     print(f"{'ratio (reference / ours)':<26}{reference['seconds'] / ours['seconds']:>10.1f}"
           f"{reference['extra_mib'] / max(ours['extra_mib'], 1.0):>16.1f}")
     same = ours["value"] == reference["value"]

@@ -15,7 +15,7 @@ from omegaconf import OmegaConf
 from orchestrator.cell_id import cell_id
 from orchestrator.cell_job import CellJob
 from orchestrator.config import Config
-from orchestrator.data import prepare_corpus, read_texts
+from orchestrator.data import DataError, PreparedData, epochs_for, prepare_corpus, read_texts
 from orchestrator.distributed import WorkerPlace, free_port
 from orchestrator.result import failed_result
 from orchestrator.store import CellPaths, read_json, write_json_atomic, write_text_atomic
@@ -57,7 +57,12 @@ def run_cell(config: Config, resolved: dict, *, stop_after_step: int | None = No
         return CellOutcome("skipped", paths, paths.read_result())
     data = prepare_corpus(config.data.path, tokenizer=config.data.tokenizer, val_fraction=config.data.val_fraction,
                           cache_dir=data_cache_dir(config))
+    _check_corpus_fits(config, data)
     job = CellJob(config=config, resolved=resolved, plan=plan, cell_id=paths.root.name, paths=paths, data=data)
+    epochs = epochs_for(plan.total_steps * job.tokens_per_step, data.n_train_tokens)
+    if epochs > 1.0:
+        print(f"[orchestrator] note: cell {job.cell_id} sees its training split {epochs:.2f} times "
+              f"({data.n_train_tokens} tokens); recorded as `epochs` in result.json", flush=True)
     _write_cell_header(paths, resolved, plan, config)
     world_size = config.train.workers
     try:
@@ -74,6 +79,14 @@ def run_cell(config: Config, resolved: dict, *, stop_after_step: int | None = No
         return CellOutcome("interrupted", paths, None)
     result = read_json(paths.result)
     return CellOutcome(result["status"], paths, result)
+
+
+def _check_corpus_fits(config: Config, data: PreparedData) -> None:
+    needed = config.model.context + 2
+    for split, tokens in (("training", data.n_train_tokens), ("validation", data.n_val_tokens)):
+        if tokens < needed:
+            raise DataError(f"data.path: the {split} split of {data.source} has {tokens} tokens, fewer than "
+                            f"model.seq_len + 2 = {needed}; use more text or a shorter model.seq_len")
 
 
 def _write_cell_header(paths: CellPaths, resolved: dict, plan: Plan, config: Config) -> None:

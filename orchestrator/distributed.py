@@ -35,6 +35,8 @@ def resolve_device(config: Config, rank: int) -> torch.device:
     wants_cuda = config.train.device == "cuda" or (config.train.device == "auto" and torch.cuda.is_available())
     if wants_cuda and not torch.cuda.is_available():
         raise RuntimeError("train.device is 'cuda' but CUDA is not available on this machine")
+    if not wants_cuda:
+        os.environ.setdefault("DS_ACCELERATOR", "cpu")  # tells DeepSpeed instead of letting it guess and warn
     if wants_cuda:
         torch.cuda.set_device(rank % torch.cuda.device_count())
         return torch.device("cuda", rank % torch.cuda.device_count())

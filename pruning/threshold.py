@@ -7,18 +7,19 @@ without materialising that concatenation (4 bytes × all prunable weights, plus 
 1. Sample m magnitudes uniformly over all N elements (so each tensor proportionally to its size) and take the
    sample order statistics around rank q·m, q = k/N, with a safety margin of 4 standard deviations of the sample
    quantile (σ = √(m q (1-q)) ranks) plus 2: the pivots lo ≤ hi.
-2. Count exactly, per tensor and in chunks of at most `chunk_elems` elements, #(|w| < p) and #(|w| ≤ p) for each
-   pivot p. If #(< p) < k ≤ #(≤ p), the answer is p itself (this is where heavy ties, e.g. exact zeros left by
-   earlier pruning, are settled without gathering them). Otherwise the answer lies strictly inside one open
-   interval (L, H) between pivots, whose element count is known exactly.
-3. While that interval holds more than `chunk_elems` elements (an unlucky sample), re-pivot with sample points
-   inside it (drawing fresh ones by rejection if the first sample has too few there). Then gather only the
-   candidates L < |w| < H and take the (k - #(≤ L))-th of them.
+2. One pass over the tensors, per tensor and in chunks of at most `chunk_elems` elements, counts #(|w| < lo) and
+   #(|w| ≤ hi) exactly and gathers the candidates lo ≤ |w| ≤ hi (while they number ≤ chunk_elems). If
+   #(< lo) < k ≤ #(≤ hi), the answer is the (k - #(< lo))-th candidate: done, in one pass.
+3. Otherwise (an unlucky sample, or heavy ties such as the exact zeros left by earlier pruning making the candidates
+   too many) the pivots' counts #(≤ lo), #(< hi) are completed. If #(< p) < k ≤ #(≤ p) the answer is the pivot p
+   itself (ties settle without being gathered); otherwise it lies strictly inside one open interval (L, H) between
+   pivots whose element count is known exactly. Re-pivot with sample points inside it (drawing fresh ones by
+   rejection if needed) until the interval holds ≤ chunk_elems elements, then gather those and select.
 
 The interval only shrinks and always holds the answer, so the result is exact whatever the sample; the sample only
 decides the speed. Sampling uses `generator` (default: a fresh one seeded 0), never the global RNG, so pruning
-does not perturb the training's random streams. Extra memory: the sample, one chunk of temporaries and ≤ chunk_elems candidates.
-Magnitudes are compared in the promoted dtype of all tensors, as `torch.cat` would.
+does not perturb the training's random streams. Extra memory: the sample, one chunk of temporaries and at most
+chunk_elems candidates. Magnitudes are compared in the promoted dtype of all tensors, as `torch.cat` would.
 """
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ import torch
 QUANTILE_MARGIN_SIGMAS = 4.0
 QUANTILE_MARGIN_RANKS = 2
 MIN_PIVOT_SAMPLE = 64
+MAX_REJECTION_DRAWS = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -50,12 +52,24 @@ class _Interval:
         return self.count_below_upper - self.count_to_lower
 
     def contains(self, values: torch.Tensor) -> torch.Tensor:
-        inside = torch.ones_like(values, dtype=torch.bool)
-        if self.lower is not None:
-            inside &= values > self.lower
-        if self.upper is not None:
-            inside &= values < self.upper
-        return inside
+        if self.lower is None and self.upper is None:
+            return torch.ones_like(values, dtype=torch.bool)
+        if self.lower is None:
+            return values < self.upper
+        if self.upper is None:
+            return values > self.lower
+        return (values > self.lower).logical_and_(values < self.upper)
+
+
+@dataclass(frozen=True)
+class _Scan:
+    """One pass over all magnitudes for pivots lo ≤ hi: #(< p) and #(≤ p) for both, and the candidates in [lo, hi]
+    (None when they were more than the gather limit)."""
+
+    pivots: tuple[float, float]
+    below: tuple[int, int]
+    up_to: tuple[int, int]
+    candidates: torch.Tensor | None
 
 
 def common_dtype(tensors: Sequence[torch.Tensor]) -> torch.dtype:
@@ -66,13 +80,17 @@ def common_dtype(tensors: Sequence[torch.Tensor]) -> torch.dtype:
     return dtype
 
 
-def _magnitude_chunks(
-    tensor: torch.Tensor, chunk_elems: int, dtype: torch.dtype
-) -> Iterator[tuple[int, torch.Tensor]]:
-    """(offset, |chunk|) over the flattened tensor, each chunk ≤ chunk_elems elements, in `dtype`."""
+def _chunks(tensor: torch.Tensor, chunk_elems: int) -> Iterator[tuple[int, torch.Tensor]]:
+    """(offset, view) over the flattened tensor in flat-index order, each view ≤ chunk_elems elements."""
     flat = tensor.detach().reshape(-1)
     for begin in range(0, flat.numel(), chunk_elems):
-        yield begin, flat[begin:begin + chunk_elems].abs().to(dtype)
+        yield begin, flat[begin:begin + chunk_elems]
+
+
+def _magnitude_chunks(tensor: torch.Tensor, chunk_elems: int, dtype: torch.dtype) -> Iterator[torch.Tensor]:
+    """|chunk| for each chunk of `_chunks`, in `dtype` (one chunk-sized temporary at a time)."""
+    for _, chunk in _chunks(tensor, chunk_elems):
+        yield chunk.abs().to(dtype)
 
 
 def _check(tensors: Sequence[torch.Tensor], chunk_elems: int) -> int:
@@ -84,52 +102,71 @@ def _check(tensors: Sequence[torch.Tensor], chunk_elems: int) -> int:
 
 
 def _sample_magnitudes(
-    tensors: Sequence[torch.Tensor], size: int, generator: torch.Generator | None, dtype: torch.dtype
+    tensors: Sequence[torch.Tensor], size: int, generator: torch.Generator, dtype: torch.dtype
 ) -> torch.Tensor:
     """`size` magnitudes drawn uniformly with replacement from all elements (proportionally to tensor sizes)."""
-    sizes = torch.tensor([t.numel() for t in tensors], dtype=torch.int64)
-    offsets = torch.cumsum(sizes, 0)  # end offset of each tensor
-    indices = torch.sort(torch.randint(int(offsets[-1]), (size,), generator=generator)).values
-    owner = torch.searchsorted(offsets, indices, right=True)  # which tensor each index falls in
-    parts = []
-    for i, tensor in enumerate(tensors):
-        local = indices[owner == i] - (offsets[i] - sizes[i])
+    ends = torch.cumsum(torch.tensor([t.numel() for t in tensors], dtype=torch.int64), 0)
+    indices = torch.sort(torch.randint(int(ends[-1]), (size,), generator=generator)).values
+    bounds = torch.searchsorted(indices, ends).tolist()  # indices[bounds[i-1]:bounds[i]] fall in tensor i
+    parts, first, begin = [], 0, 0
+    for tensor, end, last in zip(tensors, ends.tolist(), bounds):
+        local = indices[first:last] - begin
         if local.numel():
             parts.append(tensor.detach().reshape(-1)[local.to(tensor.device)].abs().to(dtype).cpu())
-    return torch.cat(parts)
+        first, begin = last, end
+    sample = torch.cat(parts)
+    if torch.isnan(sample).any():
+        raise ValueError("tensors hold NaN values; magnitudes must not be NaN")
+    return sample
 
 
-def _count_around(
-    tensors: Sequence[torch.Tensor], pivots: list[float], chunk_elems: int, dtype: torch.dtype
-) -> list[tuple[int, int]]:
-    """[(#(|w| < p), #(|w| ≤ p)) for p in pivots], counted exactly chunk by chunk."""
-    totals = torch.zeros(len(pivots), 2, dtype=torch.int64)
-    for tensor in tensors:
-        counts = torch.zeros(len(pivots), 2, dtype=torch.int64, device=tensor.device)
-        for _, magnitudes in _magnitude_chunks(tensor, chunk_elems, dtype):
-            for i, pivot in enumerate(pivots):
-                counts[i, 0] += torch.count_nonzero(magnitudes < pivot)
-                counts[i, 1] += torch.count_nonzero(magnitudes <= pivot)
-        totals += counts.cpu()
-    return [(int(below), int(up_to)) for below, up_to in totals]
-
-
-def _pivots(sorted_sample: torch.Tensor, quantile: float) -> list[float]:
-    """Sample order statistics around rank quantile·m with the safety margin; distinct and ascending."""
+def _pivots(sorted_sample: torch.Tensor, quantile: float) -> tuple[float, float]:
+    """Sample order statistics lo ≤ hi around rank quantile·m, with the safety margin."""
     m = sorted_sample.numel()
     margin = QUANTILE_MARGIN_SIGMAS * math.sqrt(m * quantile * (1.0 - quantile)) + QUANTILE_MARGIN_RANKS
     rank = quantile * m
-    low, high = math.floor(rank - margin), math.ceil(rank + margin)
-    pivots = sorted({float(sorted_sample[min(max(r, 0), m - 1)]) for r in (low, high)})
-    if any(math.isnan(p) for p in pivots):
-        raise ValueError("tensors hold NaN values; magnitudes must not be NaN")
-    return pivots
+    ranks = (math.floor(rank - margin), math.ceil(rank + margin))
+    lo, hi = (float(sorted_sample[min(max(r, 0), m - 1)]) for r in ranks)
+    return lo, hi
 
 
-def _narrow(interval: _Interval, pivots: list[float], counts: list[tuple[int, int]], k: int):
+def _scan(tensors: Sequence[torch.Tensor], lo: float, hi: float, chunk_elems: int, dtype: torch.dtype) -> _Scan:
+    """Counts #(< lo), #(≤ hi) and gathers lo ≤ |w| ≤ hi in one pass; completes #(≤ lo), #(< hi) from the
+    candidates, or with a second counting pass when the candidates overflowed `chunk_elems`."""
+    below_lo, up_to_hi, gathered, candidates = 0, 0, 0, []
+    for tensor in tensors:
+        counts = torch.zeros(2, dtype=torch.int64, device=tensor.device)
+        for magnitudes in _magnitude_chunks(tensor, chunk_elems, dtype):
+            is_below_lo, is_up_to_hi = magnitudes < lo, magnitudes <= hi
+            counts[0] += torch.count_nonzero(is_below_lo)
+            counts[1] += torch.count_nonzero(is_up_to_hi)
+            if candidates is not None:
+                found = magnitudes[is_up_to_hi.logical_xor_(is_below_lo)]  # lo ≤ |w| ≤ hi
+                gathered += found.numel()
+                if gathered <= chunk_elems:
+                    candidates.append(found)
+                else:
+                    candidates = None  # too many (heavy ties or an unlucky sample): counts only
+        below_lo, up_to_hi = below_lo + int(counts[0]), up_to_hi + int(counts[1])
+    if candidates is not None:
+        found = torch.cat([c.cpu() for c in candidates]) if candidates else torch.empty(0, dtype=dtype)
+        up_to_lo = below_lo + int(torch.count_nonzero(found == lo))
+        below_hi = up_to_hi - int(torch.count_nonzero(found == hi))
+        return _Scan((lo, hi), (below_lo, below_hi), (up_to_lo, up_to_hi), found)
+    up_to_lo, below_hi = 0, 0
+    for tensor in tensors:
+        counts = torch.zeros(2, dtype=torch.int64, device=tensor.device)
+        for magnitudes in _magnitude_chunks(tensor, chunk_elems, dtype):
+            counts[0] += torch.count_nonzero(magnitudes <= lo)
+            counts[1] += torch.count_nonzero(magnitudes < hi)
+        up_to_lo, below_hi = up_to_lo + int(counts[0]), below_hi + int(counts[1])
+    return _Scan((lo, hi), (below_lo, below_hi), (up_to_lo, up_to_hi), None)
+
+
+def _narrow(interval: _Interval, scan: _Scan, k: int) -> float | _Interval:
     """Either the exact answer (a float) or the open interval between pivots that holds the k-th smallest."""
     lower, count_to_lower = interval.lower, interval.count_to_lower
-    for pivot, (below, up_to) in zip(pivots, counts):
+    for pivot, below, up_to in zip(scan.pivots, scan.below, scan.up_to):
         if k <= below:
             return _Interval(lower, pivot, count_to_lower, below)
         if k <= up_to:
@@ -139,14 +176,17 @@ def _narrow(interval: _Interval, pivots: list[float], counts: list[tuple[int, in
 
 
 def _sample_inside(
-    tensors: Sequence[torch.Tensor], interval: _Interval, sample: torch.Tensor,
-    generator: torch.Generator | None, dtype: torch.dtype,
+    tensors: Sequence[torch.Tensor], interval: _Interval, sample: torch.Tensor, generator: torch.Generator,
+    dtype: torch.dtype,
 ) -> torch.Tensor:
     """Sorted sample points inside the interval: those of `sample`, else fresh draws kept by rejection."""
     inside = sample[interval.contains(sample)]
     wanted = min(MIN_PIVOT_SAMPLE, interval.size)
+    total = sum(t.numel() for t in tensors)
+    # enough draws to expect 2·wanted hits, given the acceptance rate interval.size / total
+    draws_per_round = min(max(sample.numel(), math.ceil(2 * wanted * total / interval.size)), MAX_REJECTION_DRAWS)
     while inside.numel() < wanted:
-        draws = _sample_magnitudes(tensors, max(sample.numel(), 1), generator, dtype)
+        draws = _sample_magnitudes(tensors, draws_per_round, generator, dtype)
         inside = torch.cat([inside, draws[interval.contains(draws)]])
     return torch.sort(inside).values
 
@@ -155,12 +195,9 @@ def _kth_inside(
     tensors: Sequence[torch.Tensor], interval: _Interval, k: int, chunk_elems: int, dtype: torch.dtype
 ) -> float:
     """Gathers the candidates strictly inside the interval (≤ chunk_elems of them) and selects among them."""
-    candidates = []
-    for tensor in tensors:
-        for _, magnitudes in _magnitude_chunks(tensor, chunk_elems, dtype):
-            candidates.append(magnitudes[interval.contains(magnitudes)])
-    gathered = torch.cat([c.cpu() for c in candidates])
-    if gathered.numel() != interval.size:
+    candidates = [m[interval.contains(m)].cpu() for t in tensors for m in _magnitude_chunks(t, chunk_elems, dtype)]
+    gathered = torch.cat(candidates)
+    if gathered.numel() != interval.size or torch.isnan(gathered).any():
         raise ValueError("tensors hold NaN values; magnitudes must not be NaN")
     return float(gathered.kthvalue(k - interval.count_to_lower).values)
 
@@ -176,16 +213,16 @@ def kth_smallest_magnitude(
     if not isinstance(sample_size, int) or sample_size < 1:
         raise ValueError(f"sample_size must be an integer >= 1, got {sample_size!r}")
     dtype = common_dtype(tensors)
-    if generator is None:
-        generator = torch.Generator().manual_seed(0)  # never draw from (and so perturb) the global RNG
+    generator = generator if generator is not None else torch.Generator().manual_seed(0)
     interval = _Interval(None, None, 0, total)
     if total <= min(sample_size, chunk_elems):
         return _kth_inside(tensors, interval, k, chunk_elems, dtype)  # small: the candidates are everything
     sample = torch.sort(_sample_magnitudes(tensors, sample_size, generator, dtype)).values
     while True:
-        quantile = (k - interval.count_to_lower) / interval.size
-        pivots = _pivots(sample, quantile)
-        narrowed = _narrow(interval, pivots, _count_around(tensors, pivots, chunk_elems, dtype), k)
+        scan = _scan(tensors, *_pivots(sample, (k - interval.count_to_lower) / interval.size), chunk_elems, dtype)
+        if scan.candidates is not None and scan.below[0] < k <= scan.up_to[1]:
+            return float(scan.candidates.kthvalue(k - scan.below[0]).values)  # the common case: one pass
+        narrowed = _narrow(interval, scan, k)
         if isinstance(narrowed, float):
             return narrowed
         interval = narrowed
@@ -224,22 +261,27 @@ def select_prune_masks(
     dtype = common_dtype(tensors)
     threshold = kth_smallest_magnitude(tensors, n_prune, chunk_elems=chunk_elems, generator=generator)
 
-    # Prune every kept |w| < v; count how many kept ties |w| == v remain to be taken.
-    ties_to_take = n_prune - already_pruned
+    # Pass 1: prune every kept |w| < v; count the kept ties |w| == v of each chunk.
+    ties_to_take, ties_per_chunk = n_prune - already_pruned, []
     for tensor, mask in zip(tensors, masks):
         keep = mask.view(-1)
-        for begin, magnitudes in _magnitude_chunks(tensor, chunk_elems, dtype):
-            part = keep[begin:begin + magnitudes.numel()]
-            ties_to_take -= int(torch.count_nonzero(part & (magnitudes < threshold)))
-            part &= magnitudes >= threshold
-    # Then take the ties in tensor order, flat-index order.
+        for begin, chunk in _chunks(tensor, chunk_elems):
+            part, magnitudes = keep[begin:begin + chunk.numel()], chunk.abs().to(dtype)
+            is_below = magnitudes < threshold
+            ties_to_take -= int(torch.count_nonzero(part & is_below))
+            ties_per_chunk.append(int(torch.count_nonzero((magnitudes == threshold).logical_and_(part))))
+            part.logical_and_(is_below.logical_not_())
+    # Pass 2: take the ties in tensor order, then flat-index order, revisiting only chunks that hold some.
+    chunk_ties = iter(ties_per_chunk)
     for tensor, mask in zip(tensors, masks):
         keep = mask.view(-1)
-        for begin, magnitudes in _magnitude_chunks(tensor, chunk_elems, dtype):
+        for begin, chunk in _chunks(tensor, chunk_elems):
             if ties_to_take == 0:
                 return masks
-            part = keep[begin:begin + magnitudes.numel()]
-            ties = (part & (magnitudes == threshold)).nonzero().view(-1)[:ties_to_take]
+            if next(chunk_ties) == 0:
+                continue
+            part = keep[begin:begin + chunk.numel()]
+            ties = (chunk.abs().to(dtype) == threshold).logical_and_(part).nonzero().view(-1)[:ties_to_take]
             part[ties] = False
             ties_to_take -= ties.numel()
     if ties_to_take:

@@ -118,3 +118,29 @@ def test_wandb_offline_run_lives_in_the_cell_directory(tiny):
 def test_wandb_disabled_writes_nothing(tiny):
     outcome = run(tiny + ["pruning=none", "wandb.mode=disabled"])
     assert not (outcome.paths.root / "wandb").exists()
+
+
+def test_a_cell_that_raises_is_recorded_as_failed(tiny, monkeypatch):
+    import orchestrator.cell
+
+    def broken_worker(*args, **kwargs):
+        raise RuntimeError("worker exploded")
+
+    monkeypatch.setattr(orchestrator.cell, "run_worker", broken_worker)
+    config, resolved = build(tiny + ["pruning=none"])
+    with pytest.raises(RuntimeError, match="worker exploded"):
+        run_cell(config, resolved)
+    paths = orchestrator.cell.CellPaths.of(config.results_dir, config.sweep, orchestrator.cell.cell_id(config))
+    result = json.loads(paths.result.read_text())
+    assert result["status"] == "failed" and "worker exploded" in result["error"]
+
+
+def test_a_corpus_shorter_than_the_context_is_rejected_before_writing(tiny, tmp_path):
+    from orchestrator.data import DataError
+
+    corpus = tmp_path / "short.txt"
+    corpus.write_text("far too short for a context of 32 tokens")
+    config, resolved = build(tiny + ["data=text", f"data.path={corpus}"])
+    with pytest.raises(DataError, match="model.seq_len"):
+        run_cell(config, resolved)
+    assert not (tmp_path / "results" / "default").exists()

@@ -111,3 +111,10 @@ def test_masks_only_shrink_even_with_unpruned_zeros():
     assert pruned_count(masks) == 3
     with pytest.raises(ValueError, match="n_prune"):
         select_prune_masks(tensors, 1, current_masks=current)
+
+
+def test_nan_magnitudes_are_refused():
+    tensors = [torch.randn(5000), torch.full((3000,), float("nan"))]
+    for sizes in (dict(), dict(sample_size=100, chunk_elems=500)):
+        with pytest.raises(ValueError, match="NaN"):
+            kth_smallest_magnitude(tensors, 7000, **sizes)
