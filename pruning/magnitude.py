@@ -7,13 +7,13 @@ round(kept_fraction · N_total) largest magnitudes (`pruning.threshold.select_pr
 A pruned weight stays exactly 0 under AdamW (weight decay, momentum) because of three mechanisms:
 - gradient hooks zero its gradient before it reaches any optimizer or all-reduce;
 - at each event the `MaskTarget` zeroes the weight and its optimizer state (exp_avg, exp_avg_sq, ...), so momentum
-  accumulated before the prune cannot move it;
-- `apply_masks()` after every optimizer step re-zeroes it, whatever the optimizer did (decoupled weight decay of
-  0 is 0, but an optimizer may add eps-sized or other updates).
+  accumulated before the prune cannot move it (with zero gradient and zero state, AdamW's update 0/(√0 + eps) and
+  its decoupled weight decay of a zero weight are both 0);
+- `apply_masks()` after every optimizer step re-zeroes it, whatever the optimizer (or a master copy) did.
 
 Masks are bool tensors on the weights' devices (1 byte per weight). They are applied with
-`torch.where(keep, w, 0, out=w)` (0 a 0-dim tensor), which allocates nothing; `w.mul_(keep)` would first cast the mask to the
-weight's dtype (4 extra bytes per weight for fp32).
+`torch.where(keep, w, zero, out=w)` (zero: a 0-dim tensor), which allocates nothing; `w.mul_(keep)` would first
+cast the mask to the weight's dtype (4 extra bytes per weight for fp32).
 """
 from __future__ import annotations
 

@@ -10,8 +10,8 @@ Given C (dense-equivalent steps), sparsity s, window [a, b] and pruning interval
 1. t_start = a·C rounded to the nearest multiple of f (and at most ⌊C/f⌋·f).
 2. The window [t_start, t_end) must consume (b - a)·C of compute. With n events, t_end = t_start + (n-1)·f and the
    window's exact discrete compute is W(n) = f · Σ_{k=0}^{n-2} kept_k(n). We pick the n ≥ 1 whose W(n) is closest to
-   b·C - t_start, i.e. (b - a)·C corrected for the rounding of t_start so that the two roundings do not add up:
-   pruning then ends at compute fraction b to within half an event. The continuous approximation
+   b·C - t_start, i.e. (b - a)·C corrected for the rounding of t_start so that the two roundings do not
+   add up: pruning then ends at compute fraction b to within half an event. The continuous approximation
    t_end ≈ t_start + (b - a)·C / ρ̄ (ρ̄ = s / -ln(1-s) for the geometric schedule) is only the starting guess of a
    short walk over n (W(n) grows with n, so |W(n) - target| is unimodal).
 3. The compute left, C - (t_start + W(n)), is spent at density 1 - s: T = t_end + tail with

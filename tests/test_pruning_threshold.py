@@ -15,7 +15,7 @@ def random_tensors(seed, kind, count=6, max_size=3000):
     for i in range(count):
         shape = (int(torch.randint(1, max_size, (1,), generator=generator)),)
         if i % 2:
-            shape = (int(torch.randint(1, 60, (1,), generator=generator)), int(torch.randint(1, 60, (1,), generator=generator)))
+            shape = tuple(int(d) for d in torch.randint(1, 60, (2,), generator=generator))
         t = torch.randn(shape, generator=generator) * 10 ** float(torch.randint(-2, 3, (1,), generator=generator))
         if kind == "zeros":  # most entries exactly zero, as after earlier pruning
             t[torch.rand(shape, generator=generator) < 0.8] = 0.0
