@@ -34,7 +34,7 @@ from pruning.magnitude import GlobalMagnitudePruner, TorchOptimizerTarget, pruna
 
 def cell_overrides(steps: int, threads: int, batch: int, results: Path, cache: Path) -> list[str]:
     return ["model=micro", f"budget.dense_steps={steps}", "pruning=geometric", "pruning.sparsity=0.5",
-            "pruning.every=100", f"train.batch_size={batch}", f"train.threads={threads}", "train.eval_every=100000",
+            "pruning.every=10", f"train.batch_size={batch}", f"train.threads={threads}", "train.eval_every=100000",
             "train.log_every=10", "train.checkpoint_every=100000", "wandb.mode=disabled",
             f"results_dir={results}", f"data.cache_dir={cache}"]
 

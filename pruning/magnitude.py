@@ -124,6 +124,8 @@ class GlobalMagnitudePruner:
 
     # -- keeping pruned weights at zero ---------------------------------------------------------------------------
     def _mask_gradient(self, name: str, grad: torch.Tensor) -> torch.Tensor:
+        if self._n_nonzero == self._n_total:  # nothing pruned yet: the all-true masks would change nothing
+            return grad
         return torch.where(self._masks[name], grad, grad.new_zeros(()))  # reads the mask in force when backward runs
 
     def register_gradient_hooks(self) -> None:
@@ -140,6 +142,8 @@ class GlobalMagnitudePruner:
 
     def apply_masks(self) -> None:
         """Re-zero pruned weights in place (call after every optimizer step); allocates nothing."""
+        if self._n_nonzero == self._n_total:  # nothing pruned yet
+            return
         with torch.no_grad():
             for name, param in self._weights.items():
                 weight = param.detach()
