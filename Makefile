@@ -21,7 +21,10 @@ test: install
 	WANDB_MODE=disabled $(PY) -m pytest -q -p no:cacheprovider
 
 demo: install
-	$(VENV)/bin/orchestrator-train experiment=micro_cell results_dir=$(RESULTS) wandb.mode=offline
+	$(VENV)/bin/orchestrator-train -m experiment=demo results_dir=$(RESULTS) wandb.mode=offline
+	@echo "Results: $(RESULTS)/demo/<cell_id>/ (result.json, metrics.jsonl, plan.json, final_model.pt)"
+	@echo "W&B offline runs: $(RESULTS)/demo/*/wandb/offline-run-* (upload: .venv/bin/wandb sync $(RESULTS)/demo/*/wandb/offline-run-*)"
+	@echo "Run 'make demo' again: finished cells are skipped." 
 
 bench: install
 	$(PY) benchmarks/run_all.py

@@ -53,7 +53,7 @@ def run_cell(config: Config, resolved: dict, *, stop_after_step: int | None = No
             read_texts(config.data.path)  # a missing or empty corpus fails here, before plan.json is written
         _write_cell_header(paths, resolved, plan, config)
         return CellOutcome("planned", paths, None)
-    if paths.is_done():
+    if paths.is_finished():
         return CellOutcome("skipped", paths, paths.read_result())
     data = prepare_corpus(config.data.path, tokenizer=config.data.tokenizer, val_fraction=config.data.val_fraction,
                           cache_dir=data_cache_dir(config))
@@ -64,14 +64,8 @@ def run_cell(config: Config, resolved: dict, *, stop_after_step: int | None = No
         print(f"[orchestrator] note: cell {job.cell_id} sees its training split {epochs:.2f} times "
               f"({data.n_train_tokens} tokens); recorded as `epochs` in result.json", flush=True)
     _write_cell_header(paths, resolved, plan, config)
-    world_size = config.train.workers
     try:
-        if world_size == 1:
-            status = run_worker(WorkerPlace(0, 1, free_port()), job, stop_after_step)
-        else:
-            mp.start_processes(_worker_entry, args=(world_size, free_port(), job, stop_after_step),
-                               nprocs=world_size, join=True, start_method="spawn")
-            status = "interrupted" if stop_after_step is not None and not paths.result.exists() else None
+        status = _run_worker_group(job, stop_after_step)
     except Exception as error:
         write_json_atomic(paths.result, failed_result(job, error))
         raise
@@ -79,6 +73,26 @@ def run_cell(config: Config, resolved: dict, *, stop_after_step: int | None = No
         return CellOutcome("interrupted", paths, None)
     result = read_json(paths.result)
     return CellOutcome(result["status"], paths, result)
+
+
+def _run_worker_group(job: CellJob, stop_after_step: int | None) -> str | None:
+    """One worker in this process, or `train.workers` spawned processes. A spawned worker killed by a signal (OOM
+    killer, preemption, a crash) restarts the group from the last checkpoint, up to train.max_restarts times; a
+    worker that raised is not retried."""
+    world_size, restarts = job.config.train.workers, job.config.train.max_restarts
+    if world_size == 1:
+        return run_worker(WorkerPlace(0, 1, free_port()), job, stop_after_step)
+    for attempt in range(restarts + 1):
+        try:
+            mp.start_processes(_worker_entry, args=(world_size, free_port(), job, stop_after_step),
+                               nprocs=world_size, join=True, start_method="spawn")
+            break
+        except mp.ProcessExitedException as error:
+            if error.signal_name is None or attempt == restarts:
+                raise
+            print(f"[orchestrator] cell {job.cell_id}: worker {error.error_index} died ({error.signal_name}); "
+                  f"restarting from the last checkpoint ({attempt + 1}/{restarts})", flush=True)
+    return "interrupted" if stop_after_step is not None and not job.paths.result.exists() else None
 
 
 def _check_corpus_fits(config: Config, data: PreparedData) -> None:

@@ -15,7 +15,7 @@ def _semantic_fields(config: Config) -> dict:
     for key in ("results_dir", "sweep", "dry_run", "wandb"):
         fields.pop(key)
     fields["data"].pop("cache_dir")
-    for key in ("eval_every", "eval_batches", "log_every", "checkpoint_every", "device", "threads", "workers"):
+    for key in ("eval_every", "eval_batches", "log_every", "checkpoint_every", "threads", "workers", "max_restarts"):
         fields["train"].pop(key)
     return fields
 

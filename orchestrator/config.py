@@ -90,10 +90,20 @@ class PruningConfig:
 
 @dataclass
 class BudgetConfig:
-    dense_steps: int = 1000  # C: the compute budget in dense-equivalent training steps
+    """The compute budget C in dense-equivalent training steps: given directly (`dense_steps`), or from the
+    preset's size as `tokens_per_param` × (linear parameters of the dense model) ÷ (tokens per step)."""
+
+    dense_steps: Optional[int] = 1000
+    tokens_per_param: Optional[float] = None  # e.g. 20 (Chinchilla's ratio) = 1x, 40 = 2x
 
     def __post_init__(self) -> None:
-        _positive_int("budget.dense_steps", self.dense_steps)
+        _require((self.dense_steps is None) != (self.tokens_per_param is None), "budget.dense_steps",
+                 "set when budget.tokens_per_param is null, and null when it is set (exactly one of the two)",
+                 self.dense_steps)
+        if self.dense_steps is not None:
+            _positive_int("budget.dense_steps", self.dense_steps)
+        else:
+            _require(self.tokens_per_param > 0, "budget.tokens_per_param", "> 0", self.tokens_per_param)
 
 
 @dataclass
@@ -105,9 +115,12 @@ class TrainConfig:
     log_every: int = 10
     checkpoint_every: int = 100
     device: str = "auto"  # auto = cuda when available, else cpu
-    threads: Optional[int] = None  # torch threads per worker; None = cores // workers
+    threads: Optional[int] = None  # torch threads per worker; None = $OMP_NUM_THREADS (or cores) // workers
+    max_restarts: int = 2  # restarts of a worker group whose process died, each from the last checkpoint
 
     def __post_init__(self) -> None:
+        _require(isinstance(self.max_restarts, int) and self.max_restarts >= 0, "train.max_restarts",
+                 "an integer >= 0", self.max_restarts)
         for name in ("batch_size", "workers", "eval_every", "eval_batches", "log_every", "checkpoint_every"):
             _positive_int(f"train.{name}", getattr(self, name))
         _require(self.batch_size % self.workers == 0, "train.batch_size",
@@ -177,6 +190,10 @@ class Config:
     dry_run: bool = False  # compose, validate, plan and write plan.json; train nothing
 
     def __post_init__(self) -> None:
+        if self.budget.dense_steps is None:  # resolve C from tokens per parameter, once, at validation
+            tokens_per_step = self.train.batch_size * self.model.context
+            self.budget.dense_steps = max(1, round(self.budget.tokens_per_param * linear_params(self.model.preset)
+                                                   / tokens_per_step))
         _require(self.seed >= 0, "seed", ">= 0", self.seed)
         _require(bool(self.results_dir.strip()), "results_dir", "a non-empty path", self.results_dir)
         _require(bool(self.sweep.strip()) and "/" not in self.sweep, "sweep", "a non-empty name without '/'",
@@ -186,6 +203,25 @@ class Config:
         if self.deepspeed.zero_stage == 3 and self.pruning.schedule != "none":
             raise ConfigError("deepspeed.zero_stage must be 0, 1 or 2 when pruning (ZeRO-3 partitions the weights "
                               "the pruner masks), got 3")
+
+
+def linear_params(preset_name: str) -> int:
+    """Linear-kernel (prunable) parameters of a dense preset, counted from its shape."""
+    c = PRESETS[preset_name]
+    return c.n_layer * (4 * c.d_model * c.d_model + 2 * c.d_model * c.d_mlp) + c.d_model * c.vocab_size
+
+
+def build_config(cfg) -> Config:
+    """The typed, validated Config from a composed DictConfig; raises ConfigError naming the field."""
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        return OmegaConf.to_object(cfg)
+    except OmegaConfBaseException as error:
+        if isinstance(error.__cause__, ConfigError):
+            raise error.__cause__ from None
+        raise ConfigError(str(error)) from None
 
 
 def register_configs() -> None:

@@ -14,6 +14,7 @@ from typing import Any, Callable
 import torch
 
 RESULT_STATUSES = ("done", "failed", "diverged")
+FINISHED_STATUSES = ("done", "diverged")
 
 
 def _atomic_write(path: Path, write: Callable[[Any], None], mode: str) -> None:
@@ -68,9 +69,10 @@ class CellPaths:
     def read_result(self) -> dict | None:
         return read_json(self.result) if self.result.exists() else None
 
-    def is_done(self) -> bool:
+    def is_finished(self) -> bool:
+        """Done or diverged: a final result that a rerun skips (a failed cell runs again)."""
         result = self.read_result()
-        return result is not None and result.get("status") == "done"
+        return result is not None and result.get("status") in FINISHED_STATUSES
 
 
 class MetricsLog:
@@ -92,8 +94,17 @@ class MetricsLog:
             handle.write(json.dumps(record) + "\n")
 
     def read(self) -> list[dict]:
+        """The logged records; a torn last line (a process killed mid-append) is left out."""
         if not self.path.exists():
             return []
         with open(self.path) as handle:
-            return [json.loads(line) for line in handle if line.strip()]
+            lines = [line for line in handle if line.strip()]
+        records = []
+        for number, line in enumerate(lines):
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:
+                if number != len(lines) - 1:
+                    raise ValueError(f"{self.path}: line {number + 1} is not JSON") from None
+        return records
 

@@ -55,3 +55,6 @@ class Tracker:
         self.run.summary.update({k: v for k, v in summary.items()
                                  if not (isinstance(v, float) and not math.isfinite(v))})
         self.run.finish(exit_code=exit_code)
+        import wandb
+
+        wandb.teardown()  # stop the W&B service now, not at interpreter exit (Ray ends job processes abruptly)

@@ -12,24 +12,13 @@ from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
 
-from orchestrator.config import Config, ConfigError, register_configs
+from orchestrator.config import ConfigError, build_config, register_configs
+from orchestrator.sweep import cell_resources, validate_cells
 
 register_configs()
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"  # the repo's config tree (an absolute path works from
 # console scripts, `python -m` and Ray's working_dir alike)
-
-
-def build_config(cfg: DictConfig) -> Config:
-    """The typed, validated config; raises ConfigError naming the field."""
-    try:
-        return OmegaConf.to_object(cfg)
-    except OmegaConfBaseException as error:
-        cause = error.__cause__ if isinstance(error.__cause__, ConfigError) else None
-        if cause is not None:
-            raise cause from None
-        raise ConfigError(str(error)) from None
 
 
 def _report(outcome) -> None:
@@ -45,6 +34,13 @@ def _report(outcome) -> None:
         print(f"[orchestrator]   W&B runs: {wandb_dir} (upload with `wandb sync {wandb_dir}/offline-run-*`)")
 
 
+def _in_multirun() -> bool:
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
 def _leave_process_group() -> None:
     import torch.distributed as dist
 
@@ -52,11 +48,18 @@ def _leave_process_group() -> None:
         dist.destroy_process_group()
 
 
-@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
-def main(cfg: DictConfig) -> str:
+def run(cfg: DictConfig) -> str:
+    """The task function: one cell from a composed config (Hydra calls it once per job)."""
     from orchestrator.cell import run_cell
     from orchestrator.data import DataError
 
+    if _in_multirun():  # errors become this job's FAILED JobReturn; the launcher goes on with the other cells
+        try:
+            outcome = run_cell(build_config(cfg), OmegaConf.to_container(cfg, resolve=True))
+        finally:
+            _leave_process_group()
+        _report(outcome)
+        return outcome.status
     try:
         config = build_config(cfg)
         resolved = OmegaConf.to_container(cfg, resolve=True)
@@ -74,6 +77,12 @@ def main(cfg: DictConfig) -> str:
         sys.exit(1)
     return outcome.status
 
+
+# The Ray launcher asks the task function for these hooks (unless the launcher config names others): every cell is
+# validated before any compute, and each asks Ray for the CPUs or GPUs of its worker group.
+run.validate_jobs = validate_cells
+run.job_resources = cell_resources
+main = hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")(run)
 
 if __name__ == "__main__":
     main()

@@ -69,7 +69,10 @@ def evaluate(engine, data: TokenBatches, job: CellJob, place: WorkerPlace, devic
 
 
 def _threads(job: CellJob, place: WorkerPlace) -> int:
-    return job.config.train.threads or max(1, (os.cpu_count() or 1) // place.world_size)
+    """train.threads, else the cell's CPUs split across its workers: $OMP_NUM_THREADS when set (Ray sets it to
+    the CPUs it gave the task), else all cores."""
+    cpus = int(os.environ.get("OMP_NUM_THREADS", "0") or 0) or os.cpu_count() or 1
+    return job.config.train.threads or max(1, cpus // place.world_size)
 
 
 def run_worker(place: WorkerPlace, job: CellJob, stop_after_step: int | None = None) -> str:

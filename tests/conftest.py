@@ -36,7 +36,7 @@ def build(overrides: list[str]):
     """(typed Config, resolved dict) as orchestrator-train builds them."""
     from omegaconf import OmegaConf
 
-    from orchestrator.train import build_config
+    from orchestrator.config import build_config
 
     cfg = compose(overrides)
     return build_config(cfg), OmegaConf.to_container(cfg, resolve=True)

@@ -1,0 +1,28 @@
+"""The Ray launcher's Hydra config (`hydra/launcher=ray`), registered by the hydra_plugins shim."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+
+@dataclass
+class RayLauncherConf:
+    _target_: str = "hydra_plugins.ray_cells.ray_launcher.RayLauncher"
+    # None: start a local Ray for this sweep; "auto": join the cluster this machine belongs to (`ray start`,
+    # `ray job submit`); "ray://host:10001": a remote cluster through Ray Client.
+    address: Optional[str] = None
+    num_cpus: Optional[int] = None  # CPUs of a local Ray (None: all cores)
+    include_dashboard: Optional[bool] = None  # local Ray only (None: Ray decides, on when installed), on dashboard_host
+    dashboard_host: str = "127.0.0.1"
+    connect_timeout_s: float = 60.0  # how long to wait for an unreachable cluster before failing
+    max_retries: int = 2  # re-runs of a job whose process or node died (resumed from its checkpoint)
+    # Dotted paths to functions of the composed job configs. Both are optional, so any Hydra app can use this
+    # launcher; when unset, the task function's attributes of the same names are used if it has them.
+    validate_jobs: Optional[str] = None  # f(list[DictConfig]) -> None; raises before anything runs
+    job_resources: Optional[str] = None  # f(DictConfig) -> {"num_cpus": .., "num_gpus": ..} per job
+    default_resources: dict[str, Any] = field(default_factory=lambda: {"num_cpus": 1})
+    # A job asking for more of a resource than the whole cluster has (GPUs on a CPU cluster) would wait forever;
+    # it fails at once instead, unless an autoscaler is expected to add such nodes.
+    allow_infeasible: bool = False
+    progress: bool = True  # a live progress bar and a summary table at the end
+    runtime_env: dict[str, Any] = field(default_factory=dict)  # passed to ray.init (local or client mode)

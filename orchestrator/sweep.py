@@ -1,0 +1,54 @@
+"""The cell-specific hooks behind the general Ray launcher (attached to orchestrator-train's task function).
+
+`validate_cells` checks every cell of a sweep before anything runs: each config validates and plans, data paths
+exist, and no two cells share an id (they would write the same directory). `cell_resources` asks Ray for one CPU
+per worker thread, or one GPU per worker.
+"""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+from omegaconf import DictConfig, open_dict, read_write
+
+from orchestrator.cell import plan_cell
+from orchestrator.cell_id import cell_id
+from orchestrator.config import ConfigError, build_config
+
+
+def _task_config(job_config: DictConfig) -> DictConfig:
+    """The config the task function will see: the job's config without the `hydra` node."""
+    task_config = copy.deepcopy(job_config)
+    with read_write(task_config), open_dict(task_config):
+        task_config.pop("hydra", None)
+    return task_config
+
+
+def _label(job_config: DictConfig) -> str:
+    overrides = list(job_config.hydra.overrides.task) if "hydra" in job_config else []
+    return " ".join(overrides) or "(no overrides)"
+
+
+def validate_cells(job_configs: list[DictConfig]) -> None:
+    seen: dict[str, int] = {}
+    for index, job_config in enumerate(job_configs):
+        try:
+            config = build_config(_task_config(job_config))
+            plan_cell(config)
+            if config.data.path is not None and not Path(config.data.path).exists():
+                raise ConfigError(f"data.path does not exist: {config.data.path}")
+        except (ConfigError, ValueError) as error:
+            raise ConfigError(f"cell #{index} ({_label(job_config)}): {error}") from None
+        identity = f"{config.sweep}/{cell_id(config)}"
+        if identity in seen:
+            raise ConfigError(f"cell #{index} ({_label(job_config)}) is the same cell as #{seen[identity]}: "
+                              f"both would write {identity}")
+        seen[identity] = index
+
+
+def cell_resources(job_config: DictConfig) -> dict:
+    train = job_config.train
+    wants_gpu = train.device == "cuda"
+    if wants_gpu:
+        return {"num_cpus": train.workers, "num_gpus": train.workers}
+    return {"num_cpus": train.workers * (train.threads or 1)}
