@@ -6,9 +6,11 @@ recorded as `failed` (with the error) and the exception goes on to the caller.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
 import torch.multiprocessing as mp
 from omegaconf import OmegaConf
 
@@ -58,7 +60,8 @@ def run_cell(config: Config, resolved: dict, *, stop_after_step: int | None = No
     data = prepare_corpus(config.data.path, tokenizer=config.data.tokenizer, val_fraction=config.data.val_fraction,
                           cache_dir=data_cache_dir(config))
     _check_corpus_fits(config, data)
-    job = CellJob(config=config, resolved=resolved, plan=plan, cell_id=paths.root.name, paths=paths, data=data)
+    job = CellJob(config=config, resolved=resolved, plan=plan, cell_id=paths.root.name, paths=paths, data=data,
+                  launched_at=_job_started_at())
     epochs = epochs_for(plan.total_steps * job.tokens_per_step, data.n_train_tokens)
     if epochs > 1.0:
         print(f"[orchestrator] note: cell {job.cell_id} sees its training split {epochs:.2f} times "
@@ -73,6 +76,13 @@ def run_cell(config: Config, resolved: dict, *, stop_after_step: int | None = No
         return CellOutcome("interrupted", paths, None)
     result = read_json(paths.result)
     return CellOutcome(result["status"], paths, result)
+
+
+def _job_started_at() -> float:
+    """When this cell's job began: the Ray launcher's clock when it runs the cell, else this process's start."""
+    from orchestrator.ray_job import JOB_STARTED_AT
+
+    return float(os.environ.get(JOB_STARTED_AT) or psutil.Process().create_time())
 
 
 def _run_worker_group(job: CellJob, stop_after_step: int | None) -> str | None:

@@ -19,6 +19,7 @@ class CellJob:
     cell_id: str
     paths: CellPaths
     data: PreparedData
+    launched_at: float = 0.0  # when this cell's job began (epoch seconds): the clock of its fixed costs
 
     @property
     def model_config(self) -> GPTConfig:

@@ -1,14 +1,20 @@
 """What runs inside one Ray task: one Hydra job, in a process of its own.
 
-Hydra's `run_job` changes the working directory and global state, so it is not thread-safe: every job runs in a
-fresh Ray worker process (`max_calls=1`) with Hydra's singletons restored from the driver. A job that raises comes
+Hydra's `run_job` changes the working directory and global state, so it is not thread-safe: every job runs alone
+in a Ray worker process (one task at a time; `run_job` restores the working directory after each job) with Hydra's
+singletons restored from the driver. A job that raises comes
 back as a FAILED JobReturn (Hydra's convention); only a dead process or node is a Ray failure, which Ray retries.
 """
 from __future__ import annotations
 
+import os
+import time
 from typing import Any
 
 from hydra.core.utils import JobReturn
+
+
+JOB_STARTED_AT = "HYDRA_RAY_JOB_STARTED_AT"
 
 
 def run_one_job(singleton_state: Any, hydra_context, task_function, sweep_config, board=None,
@@ -16,6 +22,7 @@ def run_one_job(singleton_state: Any, hydra_context, task_function, sweep_config
     from hydra.core.singleton import Singleton
     from hydra.core.utils import run_job, setup_globals
 
+    os.environ[JOB_STARTED_AT] = repr(time.time())  # when Ray began this job, for the app's overhead clocks
     if board is not None:
         board.started.remote(index)
     setup_globals()

@@ -3,7 +3,8 @@
 Works for any Hydra app: it runs whatever task function it is given and returns each job's JobReturn, with sweep
 dirs and job numbers as Hydra's BasicLauncher sets them. Unlike hydra-ray-launcher it never aborts the sweep when a
 job fails (the failure is that job's JobReturn; Hydra raises it after the sweep, so the exit code is non-zero), it
-runs each job in a fresh process, and it retries jobs whose process or node died. Two optional hooks, given as
+runs jobs in Ray worker processes one at a time (never in driver threads: Hydra's run_job changes global state),
+and it retries jobs whose process or node died. Two optional hooks, given as
 dotted paths in the launcher config, let an app validate all jobs before anything runs and size each job's
 resources; the orchestrator's cell logic plugs in there (orchestrator/sweep.py).
 
@@ -48,6 +49,12 @@ class RayCellLauncher(Launcher):
         dotted = getattr(self.settings, name)
         return import_dotted(dotted) if dotted else getattr(self.task_function, name, None)
 
+    def _submission_order(self, configs: list[DictConfig]) -> list[int]:
+        """Costliest first when a cost hook exists (the longest jobs start early: a shorter tail), else as given."""
+        cost = self._hook("job_cost")
+        indices = list(range(len(configs)))
+        return sorted(indices, key=lambda i: -cost(configs[i])) if cost else indices
+
     def _job_configs(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> list[DictConfig]:
         configs = []
         for offset, overrides in enumerate(job_overrides):
@@ -71,24 +78,25 @@ class RayCellLauncher(Launcher):
         from orchestrator.ray_connect import connect
 
         connect(self.settings)
-        remote = ray.remote(max_calls=1, max_retries=self.settings.max_retries)(run_one_job)
+        remote = ray.remote(max_calls=0 if self.settings.reuse_processes else 1,
+                            max_retries=self.settings.max_retries)(run_one_job)
         state = ray.put(Singleton.get_state())
         sizing = self._hook("job_resources")
         labels = [" ".join(filter_overrides(overrides)) for overrides in job_overrides]
         log.info(f"Launching {len(configs)} jobs on Ray ({ray.get_runtime_context().gcs_address})")
         board = ray.remote(num_cpus=0)(StartBoard).remote()
         cluster = ray.cluster_resources()
-        refs, infeasible = [], {}
-        for index, config in enumerate(configs):
+        refs, infeasible = [None] * len(configs), {}
+        for index in self._submission_order(configs):
+            config = configs[index]
             resources = sizing(config) if sizing else dict(self.settings.default_resources)
             missing = {k: v for k, v in _as_ray_resources(resources).items() if v > cluster.get(k, 0)}
             if missing and not self.settings.allow_infeasible:
                 infeasible[index] = RuntimeError(f"job #{index} asks for {resources}, more than the whole cluster "
                                                  f"has ({ {k: cluster.get(k, 0) for k in missing} })")
-                refs.append(None)
                 continue
-            refs.append(remote.options(**resources).remote(state, self.hydra_context, self.task_function, config,
-                                                           board, index))
+            refs[index] = remote.options(**resources).remote(state, self.hydra_context, self.task_function, config,
+                                                             board, index)
         progress = SweepProgress(labels, enabled=self.settings.progress)
         returns = progress.wait(refs, board=board, refused=infeasible,
                                 on_error=lambda index, error: _failed_return(configs[index], job_overrides[index],

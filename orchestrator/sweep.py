@@ -2,7 +2,7 @@
 
 `validate_cells` checks every cell of a sweep before anything runs: each config validates and plans, data paths
 exist, and no two cells share an id (they would write the same directory). `cell_resources` asks Ray for one CPU
-per worker thread, or one GPU per worker.
+per worker thread, or one GPU per worker; `cell_cost` lets the launcher start the longest cells first.
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from omegaconf import DictConfig, open_dict, read_write
 
 from orchestrator.cell import plan_cell
 from orchestrator.cell_id import cell_id
-from orchestrator.config import ConfigError, build_config
+from orchestrator.config import ConfigError, build_config, linear_params
 
 
 def _task_config(job_config: DictConfig) -> DictConfig:
@@ -52,3 +52,10 @@ def cell_resources(job_config: DictConfig) -> dict:
     if wants_gpu:
         return {"num_cpus": train.workers, "num_gpus": train.workers}
     return {"num_cpus": train.workers * (train.threads or 1)}
+
+
+def cell_cost(job_config: DictConfig) -> float:
+    """Relative cost of a cell for scheduling: planned steps × tokens per step × linear parameters."""
+    config = build_config(_task_config(job_config))
+    return float(plan_cell(config).total_steps * config.train.batch_size * config.model.context
+                 * linear_params(config.model.preset))

@@ -14,7 +14,7 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from orchestrator.config import ConfigError, build_config, register_configs
-from orchestrator.sweep import cell_resources, validate_cells
+from orchestrator.sweep import cell_cost, cell_resources, validate_cells
 
 register_configs()
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"  # the repo's config tree (an absolute path works from
@@ -54,10 +54,8 @@ def run(cfg: DictConfig) -> str:
     from orchestrator.data import DataError
 
     if _in_multirun():  # errors become this job's FAILED JobReturn; the launcher goes on with the other cells
-        try:
-            outcome = run_cell(build_config(cfg), OmegaConf.to_container(cfg, resolve=True))
-        finally:
-            _leave_process_group()
+        # the process group stays up for the next cell this process runs (DeepSpeed caches it)
+        outcome = run_cell(build_config(cfg), OmegaConf.to_container(cfg, resolve=True))
         _report(outcome)
         return outcome.status
     try:
@@ -82,6 +80,7 @@ def run(cfg: DictConfig) -> str:
 # validated before any compute, and each asks Ray for the CPUs or GPUs of its worker group.
 run.validate_jobs = validate_cells
 run.job_resources = cell_resources
+run.job_cost = cell_cost
 main = hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")(run)
 
 if __name__ == "__main__":

@@ -112,7 +112,7 @@ def run_worker(place: WorkerPlace, job: CellJob, stop_after_step: int | None = N
     data = TokenBatches(job.data.train_path, seq_len=config.model.context, dtype=job.data.dtype)
     val_data = TokenBatches(job.data.val_path, seq_len=config.model.context, dtype=job.data.dtype)
     status, last_loss, val_loss = "done", math.nan, math.nan
-    started = time.perf_counter()
+    started, first_step_at = time.perf_counter(), time.time()
 
     while step < plan.total_steps:
         tick = time.perf_counter()
@@ -162,14 +162,18 @@ def run_worker(place: WorkerPlace, job: CellJob, stop_after_step: int | None = N
                 tracker.finish({}, exit_code=1)
             return "interrupted"
 
+    last_step_at = time.time()
     if place.is_main:
         state = {k: v.detach().cpu().clone() for k, v in engine.module.state_dict().items()}
         save_torch_atomic(paths.final_model, state)
         result = cell_result(job, status=status, steps=step, final_loss=last_loss, val_loss=val_loss,
                              accountant=accountant, n_prunable=n_prunable,
                              wall_seconds=time.perf_counter() - started)
-        write_json_atomic(paths.result, result)
         tracker.finish({k: v for k, v in result.items() if isinstance(v, (int, float, str))})
+        # result.json is written last: its presence means the cell's files are complete
+        result["timing"] = {"job_started_at": job.launched_at, "first_step_at": first_step_at,
+                            "last_step_at": last_step_at, "result_written_at": time.time()}
+        write_json_atomic(paths.result, result)
     if pruner is not None:
         pruner.finalize()
     return status
