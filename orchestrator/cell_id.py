@@ -31,6 +31,7 @@ def cell_coordinates(config: Config) -> dict:
         "end": pruning.end,
         "every": pruning.every,
         "dense_steps": config.budget.dense_steps,
+        "tokens_per_param": config.budget.tokens_per_param,
         "seed": config.seed,
     }
 

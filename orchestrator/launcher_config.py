@@ -24,6 +24,7 @@ class RayLauncherConf:
     validate_jobs: Optional[str] = None  # f(list[DictConfig]) -> None; raises before anything runs
     job_resources: Optional[str] = None  # f(DictConfig) -> {"num_cpus": .., "num_gpus": ..} per job
     job_cost: Optional[str] = None  # f(DictConfig) -> float; costliest jobs are submitted first (shorter tail)
+    on_sweep_end: Optional[str] = None  # f(DictConfig, list[JobReturn]) -> None; runs even when jobs failed
     default_resources: dict[str, Any] = field(default_factory=lambda: {"num_cpus": 1})
     # A job asking for more of a resource than the whole cluster has (GPUs on a CPU cluster) would wait forever;
     # it fails at once instead, unless an autoscaler is expected to add such nodes.

@@ -102,6 +102,12 @@ class RayCellLauncher(Launcher):
                                 on_error=lambda index, error: _failed_return(configs[index], job_overrides[index],
                                                                              error))
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
+        finish = self._hook("on_sweep_end")
+        if finish is not None:
+            try:
+                finish(self.config, returns)
+            except Exception as error:  # the jobs' results stand; the hook's failure is only reported
+                log.error(f"on_sweep_end hook failed: {type(error).__name__}: {error}")
         return returns
 
 

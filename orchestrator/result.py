@@ -25,7 +25,7 @@ def cell_result(job, *, status: str, steps: int, final_loss: float, val_loss: fl
         "final_loss": _finite_or_none(final_loss),
         "val_loss": _finite_or_none(val_loss),
         "avg_params": accountant.avg_params,
-        "initial_params": accountant.initial_params,
+        "initial_params": n_prunable,  # the prunable weights the model was initialised with (before any event)
         "final_params": accountant.final_params,
         "prunable_params": n_prunable,
         "tokens": tokens,

@@ -14,6 +14,7 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from orchestrator.config import ConfigError, build_config, register_configs
+from orchestrator.report_cli import report_after_sweep
 from orchestrator.sweep import cell_cost, cell_resources, validate_cells
 
 register_configs()
@@ -81,6 +82,7 @@ def run(cfg: DictConfig) -> str:
 run.validate_jobs = validate_cells
 run.job_resources = cell_resources
 run.job_cost = cell_cost
+run.on_sweep_end = report_after_sweep
 main = hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")(run)
 
 if __name__ == "__main__":

@@ -1,0 +1,110 @@
+"""`orchestrator-report RESULTS_DIR [--out DIR]`: the study's analysis from a result store.
+
+Reads every cell (naming and skipping unreadable files), fits L = E + A/N^alpha + B/D^beta with N = N_avg, N_final
+and N_initial and scores each on held-out cells, draws the figures, and writes `report.md`, `fit.json` and the PNGs
+to --out (default RESULTS_DIR/report). With --wandb offline|online it also logs a W&B summary run in the sweep's group.
+It also runs by itself at the end of every multirun on the Ray launcher.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from orchestrator.results_store import load_cells
+from orchestrator.store import write_json_atomic, write_text_atomic
+
+MIN_CELLS_TO_FIT = 5
+
+
+@dataclass(frozen=True)
+class ReportOutcome:
+    report: Path
+    fit: Path | None
+    headlines: list[str]
+    skipped: list[tuple[str, str]]
+
+
+def build_report(results_dir: str | Path, out_dir: str | Path | None = None, *, bootstrap: int = 100,
+                 wandb_mode: str = "disabled", wandb_project: str = "pruning-journey",
+                 wandb_entity: str | None = None) -> ReportOutcome:
+    from orchestrator.report_figures import write_figures
+    from orchestrator.report_markdown import render_report
+    from orchestrator.report_wandb import log_summary_run
+    from orchestrator.scaling_law import fit_predictors
+
+    results_dir = Path(results_dir)
+    out = Path(out_dir) if out_dir is not None else results_dir / "report"
+    cells, skipped = load_cells(results_dir)
+    usable = [c for c in cells if c.get("status") == "done" and c.get("val_loss") is not None]
+    fit, fit_path = None, None
+    if len(usable) >= MIN_CELLS_TO_FIT:
+        fit = fit_predictors(cells, bootstrap_samples=bootstrap)
+        fit_path = out / "fit.json"
+        write_json_atomic(fit_path, fit)
+    out.mkdir(parents=True, exist_ok=True)
+    figures = write_figures(cells, fit, out)
+    markdown = render_report(cells, fit, figures, out, skipped=skipped)
+    report_path = out / "report.md"
+    write_text_atomic(report_path, markdown)
+    log_summary_run(cells, fit, figures, mode=wandb_mode, project=wandb_project, entity=wandb_entity,
+                    group=results_dir.name, run_dir=out)
+    return ReportOutcome(report_path, fit_path, headlines(markdown), skipped)
+
+
+def headlines(markdown: str) -> list[str]:
+    """The bullet points of the report's conclusions section."""
+    lines, inside = [], False
+    for line in markdown.splitlines():
+        if line.startswith("## "):
+            inside = "conclusion" in line.lower() or "headline" in line.lower()
+        elif inside and line.startswith("- "):
+            lines.append(line[2:])
+    return lines
+
+
+def print_outcome(outcome: ReportOutcome) -> None:
+    for path, reason in outcome.skipped:
+        print(f"[report] skipped {path}: {reason}", file=sys.stderr)
+    print(f"[report] report: {outcome.report}")
+    if outcome.fit is not None:
+        print(f"[report] fit: {outcome.fit}")
+    for line in outcome.headlines:
+        print(f"[report]   - {line}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="orchestrator-report", description=__doc__.splitlines()[0])
+    parser.add_argument("results_dir", help="RESULTS_DIR (every sweep) or RESULTS_DIR/<sweep>")
+    parser.add_argument("--out", default=None, help="where report.md, fit.json and figures go "
+                                                    "(default RESULTS_DIR/report)")
+    parser.add_argument("--bootstrap", type=int, default=100, help="bootstrap resamples for the 95%% intervals")
+    parser.add_argument("--wandb", choices=("offline", "online", "disabled"), default="disabled",
+                        help="also log a W&B summary run (group = the results folder's name)")
+    parser.add_argument("--wandb-project", default="pruning-journey")
+    args = parser.parse_args(argv)
+    if not Path(args.results_dir).is_dir():
+        print(f"error: RESULTS_DIR {args.results_dir} is not a directory", file=sys.stderr)
+        return 2
+    outcome = build_report(args.results_dir, args.out, bootstrap=args.bootstrap, wandb_mode=args.wandb,
+                           wandb_project=args.wandb_project)
+    print_outcome(outcome)
+    return 0
+
+
+def report_after_sweep(base_config, job_returns) -> None:
+    """The Ray launcher's on_sweep_end hook: the report of this sweep's folder, unless it was a dry run."""
+    if base_config.get("dry_run"):
+        return
+    sweep_dir = Path(str(base_config.results_dir)) / str(base_config.sweep)
+    if not sweep_dir.is_dir():
+        return
+    outcome = build_report(sweep_dir, wandb_mode=str(base_config.wandb.mode),
+                           wandb_project=str(base_config.wandb.project),
+                           wandb_entity=base_config.wandb.entity)
+    print_outcome(outcome)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

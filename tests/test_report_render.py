@@ -1,0 +1,138 @@
+"""Report figures and markdown on a synthetic sweep: files written, planted conclusions found, graceful gaps."""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+from orchestrator.report_figures import write_figures
+from orchestrator.report_markdown import conclusions, render_report
+
+PNG = b"\x89PNG\r\n\x1a\n"
+WINDOWS = ((0.1, 0.5), (0.3, 0.8))  # the second is planted as best
+SPARSITIES = (0.5, 0.8)
+DURATIONS = (100, 200)
+
+
+def _metrics(initial: float, final: float, tokens: int, loss: float) -> list[dict]:
+    """Five logged rows: loss falling to `loss`, params going from initial to final."""
+    rows = []
+    for k in range(1, 6):
+        frac = k / 5
+        current = initial + (final - initial) * frac
+        rows.append({"step": k * 10, "tokens": int(tokens * frac), "loss": loss + 2 * (1 - frac),
+                     "params_current": current, "params_avg": (initial + current) / 2, "val_loss": loss + 1 - frac})
+    return rows
+
+
+def _cell(cell_id: str, schedule: str, sparsity: float, window: tuple[float, float], steps: int, seed: int,
+          initial: float, val: float) -> dict:
+    final = initial * (1 - sparsity)
+    avg = (initial + final) / 2
+    tokens = steps * 1000
+    return {
+        "cell_id": cell_id, "status": "done", "val_loss": val, "final_loss": val - 0.01,
+        "avg_params": avg, "initial_params": initial, "final_params": final, "tokens": tokens,
+        "cell": {"model": "micro", "schedule": schedule, "sparsity": sparsity, "start": window[0], "end": window[1],
+                 "dense_steps": steps, "seed": seed, "tokens_per_param": None},
+        "metrics": _metrics(initial, final, tokens, val),
+    }
+
+
+def make_cells() -> list[dict]:
+    """2 windows x 2 sparsities x 2 durations x 2 seeds of pruned cells, plus 3 dense cells at 100 steps."""
+    cells = []
+    for w, window in enumerate(WINDOWS):
+        for sparsity in SPARSITIES:
+            for steps in DURATIONS:
+                for seed in (0, 1):
+                    val = 3.0 + sparsity - steps / 1000 - 0.1 * w + 0.005 * (-1) ** seed
+                    cells.append(_cell(f"p-w{w}-s{sparsity}-d{steps}-{seed}", "geometric" if w == 0 else "cubic",
+                                       sparsity, window, steps, seed, 1e6, val))
+    for k, initial in enumerate((2e5, 6e5, 1.2e6)):
+        cells.append(_cell(f"dense-{k}", "none", 0.0, (0.0, 0.0), 100, 0, initial, 3.2 - 0.1 * k))
+    cells.append({**_cell("diverged-0", "geometric", 0.8, WINDOWS[0], 100, 2, 1e6, 9.0),
+                  "status": "diverged", "val_loss": None})
+    return cells
+
+
+def _law(e: float, rmse: float, extrapolation: float | None) -> dict:
+    return {"E": e, "A": 400.0, "B": 300.0, "alpha": 0.35, "beta": 0.3, "heldout_rmse": rmse,
+            "extrapolation_rmse": extrapolation, "intervals": {"E": [e - 0.1, e + 0.1], "alpha": [0.3, 0.4]}}
+
+
+def make_fit() -> dict:
+    return {"n_cells": 19, "predictors": {"avg_params": _law(1.5, 0.02, 0.05), "final_params": _law(1.6, 0.05, None),
+                                          "initial_params": _law(1.4, 0.08, 0.1)},
+            "ranking": ["avg_params", "final_params", "initial_params"], "best": "avg_params"}
+
+
+def test_every_figure_is_written(tmp_path: Path) -> None:
+    figures = write_figures(make_cells(), make_fit(), tmp_path)
+    assert sorted(figures) == sorted(["loss_curves", "journey", "heatmap_steps100", "heatmap_steps200",
+                                      "predicted_vs_measured", "law_curves"])
+    for name, path in figures.items():
+        assert path == tmp_path / f"{name}.png"
+        assert path.read_bytes()[:8] == PNG and path.stat().st_size > 1000
+
+
+def test_conclusions_find_planted_window_predictor_and_gap() -> None:
+    found = conclusions(make_cells(), make_fit())
+    assert len(found["windows"]) == len(SPARSITIES) * len(DURATIONS)
+    for row in found["windows"]:
+        assert row["best_window"] == "0.3–0.8 (cubic)" and row["runner_up"] == "0.1–0.5 (geometric)"
+        assert abs(row["margin"] - 0.1) < 1e-9 and abs(row["noise"] - 0.0070710678) < 1e-6
+        assert row["significant"] is True and row["n_seeds"] == 2
+    comp = found["predictor"]
+    assert comp["best"] == "avg_params" and comp["runner_up"] == "final_params"
+    assert abs(comp["ratio"] - 0.4) < 1e-9 and abs(comp["difference"] - 0.03) < 1e-9
+    gap = found["dense_gap"]
+    assert gap["method"] == "avg_params law" and gap["n"] == 16 and gap["max"] >= gap["mean"]
+
+
+def test_markdown_embeds_figures_and_states_numbers(tmp_path: Path) -> None:
+    cells, fit = make_cells(), make_fit()
+    figures = write_figures(cells, fit, tmp_path)
+    skipped = [("runs/x/result.json", "unreadable JSON")]
+    text = render_report(cells, fit, figures, tmp_path, skipped=skipped)
+    assert text == render_report(copy.deepcopy(cells), fit, figures, tmp_path, skipped=skipped)
+    for name in figures:
+        assert f"![{name}]({name}.png)" in text
+    assert "`avg_params` fits held-out cells best: RMSE 0.02 vs 0.05 for `final_params`" in text
+    assert "(ratio 0.4, difference 0.03)" in text
+    assert "1.5 [1.4, 1.6]" in text and "| 0.3–0.8 (cubic) |" in text
+    assert "## Skipped files" in text and "`runs/x/result.json` | unreadable JSON" in text
+    assert "Cells: 20 — diverged (1), done (19)." in text
+    assert "TODO" not in text and "TBD" not in text
+
+
+def test_dense_gap_interpolates_without_fit() -> None:
+    fit = make_fit()
+    del fit["predictors"]["avg_params"]
+    gap = conclusions(make_cells(), fit)["dense_gap"]
+    # avg_params of pruned cells (0.75e6, 0.6e6) lie inside the dense range at 100 steps only.
+    assert gap["method"] == "interpolation between dense cells" and gap["n"] == 8
+    assert gap["mean"] > 0 and "max_cell" in gap
+
+
+def test_missing_data_degrades_gracefully(tmp_path: Path) -> None:
+    cells = [c for c in make_cells() if c["cell"]["seed"] == 0 and c["cell"]["schedule"] != "none"]
+    found = conclusions(cells, None)
+    assert all(r["noise"] is None and r["noise_label"] == "n/a — one seed" for r in found["windows"])
+    assert all(r["significant"] is None for r in found["windows"])
+    assert found["predictor"] is None and found["dense_gap"]["n"] == 0
+    cells.append({**cells[0], "cell_id": "failed-0", "status": "failed", "val_loss": None, "avg_params": None,
+                  "tokens": 0, "metrics": []})
+    figures = write_figures(cells, None, tmp_path)
+    assert "predicted_vs_measured" not in figures and "law_curves" not in figures and "journey" in figures
+    text = render_report(cells, None, figures, tmp_path)
+    assert "n/a — one seed" in text and "no dense reference" in text and "No size-law fit." in text
+    assert "## Skipped files" not in text
+
+
+def test_no_pruned_cells_skips_pruning_figures(tmp_path: Path) -> None:
+    cells = [c for c in make_cells() if c["cell"]["schedule"] == "none"]
+    figures = write_figures(cells, make_fit(), tmp_path)
+    assert "journey" not in figures and not any(n.startswith("heatmap_") for n in figures)
+    assert "loss_curves" in figures and "law_curves" in figures
+    text = render_report(cells, make_fit(), figures, tmp_path)
+    assert "No pruned geometric or cubic cell with a val loss." in text and "no dense reference" in text
