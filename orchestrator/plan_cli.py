@@ -14,8 +14,12 @@ from pruning.schedules import SCHEDULES
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="orchestrator-plan", description=__doc__.splitlines()[0])
-    parser.add_argument("--sparsity", type=float, required=True, help="target sparsity s in [0, 1)")
-    parser.add_argument("--dense-steps", type=int, required=True, help="compute budget C in dense-equivalent steps")
+    parser.add_argument("--sparsity", type=float, help="target sparsity s in [0, 1)")
+    parser.add_argument("--dense-steps", type=int, help="compute budget C in dense-equivalent steps")
+    parser.add_argument("--from-fit", help="fit.json of orchestrator-report: recommend a window and sparsity")
+    parser.add_argument("--compute", type=float, help="with --from-fit: budget in parameter-tokens (~FLOPs / 6)")
+    parser.add_argument("--final-params", type=float, help="with --from-fit: target final non-zero parameters")
+    parser.add_argument("--tokens-per-step", type=int, default=4096, help="with --from-fit: batch x context")
     parser.add_argument("--start", type=float, default=0.25, help="pruning starts at this fraction of compute")
     parser.add_argument("--end", type=float, default=0.75, help="pruning ends at this fraction of compute")
     parser.add_argument("--every", type=int, default=100, help="steps between prune events")
@@ -25,6 +29,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.from_fit:
+        return _recommend(args)
+    if args.sparsity is None or args.dense_steps is None:
+        print("error: --sparsity and --dense-steps are required (or --from-fit with --compute and "
+              "--final-params)", file=sys.stderr)
+        return 2
     try:
         plan = plan_iso_compute(sparsity=args.sparsity, dense_steps=args.dense_steps, start=args.start,
                                 end=args.end, every=args.every, schedule=args.schedule)
@@ -32,6 +42,24 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(json.dumps(plan.to_dict(), indent=2, sort_keys=True))
+    return 0
+
+
+def _recommend(args: argparse.Namespace) -> int:
+    from orchestrator.recommend import recommend
+
+    if args.compute is None or args.final_params is None:
+        print("error: --from-fit needs --compute and --final-params", file=sys.stderr)
+        return 2
+    try:
+        with open(args.from_fit) as handle:
+            fit = json.load(handle)
+        advice = recommend(fit, compute=args.compute, final_params=args.final_params,
+                           tokens_per_step=args.tokens_per_step, every=args.every, schedule=args.schedule)
+    except (OSError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(json.dumps({k: v for k, v in advice.items() if k != "candidates"}, indent=2, sort_keys=True))
     return 0
 
 

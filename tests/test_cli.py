@@ -60,3 +60,24 @@ def test_train_runs_a_cell_and_says_where_everything_is(tmp_path):
     assert len(result_files) == 1
     assert json.loads(result_files[0].read_text())["status"] == "done"
     assert str(result_files[0].parent) in done.stdout and "wandb sync" in done.stdout
+
+
+def test_plan_from_fit_recommends_the_lowest_predicted_loss(tmp_path):
+    from orchestrator.recommend import recommend
+
+    law = {"E": 1.5, "A": 60.0, "B": 900.0, "alpha": 0.3, "beta": 0.25}
+    fit = {"predictors": {"avg_params": law}, "best": "avg_params"}
+    (tmp_path / "fit.json").write_text(json.dumps(fit))
+    done = cli("orchestrator-plan", "--from-fit", str(tmp_path / "fit.json"), "--compute", "1e12",
+               "--final-params", "1e5", "--tokens-per-step", "1024", "--every", "10")
+    assert done.returncode == 0, done.stderr
+    best = json.loads(done.stdout)["best"]
+    advice = recommend(fit, compute=1e12, final_params=1e5, tokens_per_step=1024, every=10)
+    assert best == advice["best"]
+    assert best["predicted_loss"] == min(c["predicted_loss"] for c in advice["candidates"])
+    assert {0.0, 0.5, 0.9} <= {c["sparsity"] for c in advice["candidates"]}
+
+
+def test_plan_from_fit_needs_a_budget_and_a_size(tmp_path):
+    done = cli("orchestrator-plan", "--from-fit", str(tmp_path / "fit.json"))
+    assert done.returncode == 2 and "--compute" in done.stderr
