@@ -2,7 +2,7 @@
 
 Reads every cell (naming and skipping unreadable files), fits L = E + A/N^alpha + B/D^beta with N = N_avg, N_final
 and N_initial and scores each on held-out cells, draws the figures, and writes `report.md`, `fit.json` and the PNGs
-to --out (default RESULTS_DIR/report). With --wandb offline|online it also logs a W&B summary run in the sweep's group.
+to --out (default RESULTS_DIR/report). RESULTS_DIR may be a URI of pyarrow's filesystem layer (s3://, gs://, …). With --wandb offline|online it also logs a W&B summary run in the sweep's group.
 It also runs by itself at the end of every multirun on the Ray launcher.
 """
 from __future__ import annotations
@@ -12,7 +12,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestrator.results_store import load_cells
+from orchestrator.results_store import is_uri, load_cells
 from orchestrator.store import write_json_atomic, write_text_atomic
 
 MIN_CELLS_TO_FIT = 5
@@ -34,8 +34,10 @@ def build_report(results_dir: str | Path, out_dir: str | Path | None = None, *, 
     from orchestrator.report_wandb import log_summary_run
     from orchestrator.scaling_law import fit_predictors
 
-    results_dir = Path(results_dir)
-    out = Path(out_dir) if out_dir is not None else results_dir / "report"
+    name = str(results_dir).rstrip("/").rsplit("/", 1)[-1]
+    if out_dir is None:  # beside the cells for a local store; ./report-<name> for a URI
+        out_dir = Path(f"report-{name}") if is_uri(results_dir) else Path(results_dir) / "report"
+    out = Path(out_dir)
     cells, skipped = load_cells(results_dir)
     usable = [c for c in cells if c.get("status") == "done" and c.get("val_loss") is not None]
     fit, fit_path = None, None
@@ -49,7 +51,7 @@ def build_report(results_dir: str | Path, out_dir: str | Path | None = None, *, 
     report_path = out / "report.md"
     write_text_atomic(report_path, markdown)
     log_summary_run(cells, fit, figures, mode=wandb_mode, project=wandb_project, entity=wandb_entity,
-                    group=results_dir.name, run_dir=out)
+                    group=name, run_dir=out)
     return ReportOutcome(report_path, fit_path, headlines(markdown), skipped)
 
 
@@ -76,7 +78,8 @@ def print_outcome(outcome: ReportOutcome) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="orchestrator-report", description=__doc__.splitlines()[0])
-    parser.add_argument("results_dir", help="RESULTS_DIR (every sweep) or RESULTS_DIR/<sweep>")
+    parser.add_argument("results_dir", help="RESULTS_DIR (every sweep) or RESULTS_DIR/<sweep>; a local path or a "
+                                            "pyarrow filesystem URI (s3://…, gs://…, file:///…)")
     parser.add_argument("--out", default=None, help="where report.md, fit.json and figures go "
                                                     "(default RESULTS_DIR/report)")
     parser.add_argument("--bootstrap", type=int, default=100, help="bootstrap resamples for the 95%% intervals")
@@ -84,11 +87,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="also log a W&B summary run (group = the results folder's name)")
     parser.add_argument("--wandb-project", default="pruning-journey")
     args = parser.parse_args(argv)
-    if not Path(args.results_dir).is_dir():
-        print(f"error: RESULTS_DIR {args.results_dir} is not a directory", file=sys.stderr)
+    try:
+        outcome = build_report(args.results_dir, args.out, bootstrap=args.bootstrap, wandb_mode=args.wandb,
+                               wandb_project=args.wandb_project)
+    except FileNotFoundError as error:
+        print(f"error: {error}", file=sys.stderr)
         return 2
-    outcome = build_report(args.results_dir, args.out, bootstrap=args.bootstrap, wandb_mode=args.wandb,
-                           wandb_project=args.wandb_project)
     print_outcome(outcome)
     return 0
 

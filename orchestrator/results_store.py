@@ -1,41 +1,80 @@
 """Read a result store back: every cell's result.json and metrics.jsonl, naming (not failing on) unreadable files.
 
-`load_cells(path)` takes RESULTS_DIR (all sweeps) or RESULTS_DIR/<sweep> (one sweep)."""
+`load_cells(location)` takes RESULTS_DIR (all sweeps) or RESULTS_DIR/<sweep> (one sweep), as a local path or a URI
+that pyarrow's filesystem layer understands (`s3://bucket/results/journey80`, `gs://…`, `file:///…`).
+"""
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from orchestrator.store import MetricsLog
+from orchestrator.store import parse_jsonl
 
 REQUIRED_KEYS = ("status", "cell_id", "cell")
 
 
-def _result_files(root: Path) -> list[Path]:
-    files = list(root.glob("*/result.json")) + list(root.glob("*/*/result.json"))
-    return sorted(p for p in set(files) if not any(part.startswith(".") for part in p.relative_to(root).parts))
+def is_uri(location: str | Path) -> bool:
+    return "://" in str(location)
 
 
-def load_cells(root: str | Path) -> tuple[list[dict], list[tuple[str, str]]]:
+class StoreReader:
+    """Lists and reads the files of a store through pyarrow.fs (local paths and URIs alike)."""
+
+    def __init__(self, location: str | Path) -> None:
+        from pyarrow import fs
+
+        if is_uri(location):
+            self.fs, self.root = fs.FileSystem.from_uri(str(location))
+        else:
+            self.fs, self.root = fs.LocalFileSystem(), str(Path(location).resolve())
+        info = self.fs.get_file_info(self.root)
+        if info.type != fs.FileType.Directory:
+            raise FileNotFoundError(f"RESULTS_DIR {location} is not a directory")
+
+    def result_files(self) -> list[str]:
+        from pyarrow import fs
+
+        found = []
+        for info in self.fs.get_file_info(fs.FileSelector(self.root, recursive=True)):
+            relative = info.path[len(self.root):].strip("/").split("/")
+            if (relative[-1] == "result.json" and len(relative) in (2, 3)
+                    and not any(part.startswith(".") for part in relative)):
+                found.append(info.path)
+        return sorted(found)
+
+    def read_text(self, path: str) -> str:
+        with self.fs.open_input_stream(path) as stream:
+            return stream.read().decode()
+
+    def exists(self, path: str) -> bool:
+        from pyarrow import fs
+
+        return self.fs.get_file_info(path).type == fs.FileType.File
+
+
+def _read_metrics(reader: StoreReader, path: str) -> list[dict]:
+    return parse_jsonl(reader.read_text(path), path) if reader.exists(path) else []
+
+
+def load_cells(location: str | Path) -> tuple[list[dict], list[tuple[str, str]]]:
     """(cells, skipped): each cell is its result.json plus `metrics` (records) and `cell_dir`; skipped lists
     (path, reason) for every file that could not be read."""
-    root = Path(root)
-    if not root.is_dir():
-        raise FileNotFoundError(f"RESULTS_DIR {root} is not a directory")
+    reader = StoreReader(location)
     cells, skipped = [], []
-    for path in _result_files(root):
+    for path in reader.result_files():
         try:
-            result = json.loads(path.read_text())
+            result = json.loads(reader.read_text(path))
             missing = [key for key in REQUIRED_KEYS if key not in result]
             if missing:
                 raise ValueError(f"missing keys {missing}")
         except (OSError, ValueError) as error:
-            skipped.append((str(path), f"unreadable result.json: {error}"))
+            skipped.append((path, f"unreadable result.json: {error}"))
             continue
+        cell_dir = path.rsplit("/", 1)[0]
         try:
-            metrics = MetricsLog(path.parent / "metrics.jsonl").read()
+            metrics = _read_metrics(reader, f"{cell_dir}/metrics.jsonl")
         except (OSError, ValueError) as error:
-            skipped.append((str(path.parent / "metrics.jsonl"), f"unreadable metrics: {error}"))
+            skipped.append((f"{cell_dir}/metrics.jsonl", f"unreadable metrics: {error}"))
             metrics = []
-        cells.append(result | {"metrics": metrics, "cell_dir": str(path.parent)})
+        cells.append(result | {"metrics": metrics, "cell_dir": cell_dir})
     return cells, skipped

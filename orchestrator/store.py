@@ -97,14 +97,17 @@ class MetricsLog:
         """The logged records; a torn last line (a process killed mid-append) is left out."""
         if not self.path.exists():
             return []
-        with open(self.path) as handle:
-            lines = [line for line in handle if line.strip()]
-        records = []
-        for number, line in enumerate(lines):
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError:
-                if number != len(lines) - 1:
-                    raise ValueError(f"{self.path}: line {number + 1} is not JSON") from None
-        return records
+        return parse_jsonl(self.path.read_text(), str(self.path))
 
+
+def parse_jsonl(text: str, source: str) -> list[dict]:
+    """JSON lines; a torn last line (a process killed mid-append) is left out, any other bad line raises."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    records = []
+    for number, line in enumerate(lines):
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            if number != len(lines) - 1:
+                raise ValueError(f"{source}: line {number + 1} is not JSON") from None
+    return records

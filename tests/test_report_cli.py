@@ -48,6 +48,8 @@ def test_a_corrupt_result_file_is_named_and_skipped(tmp_path):
     cells, skipped = load_cells(tmp_path / "sweep")
     assert len(cells) == 24
     assert [Path(path).parent.name for path, _ in skipped] == ["torn-cell"]
+    through_uri, _ = load_cells(f"file://{tmp_path / 'sweep'}")  # the pyarrow filesystem path, as for s3:// or gs://
+    assert [c["cell_id"] for c in through_uri] == [c["cell_id"] for c in cells]
 
 
 def test_report_writes_fit_figures_and_report_and_ranks_n_avg_first(tmp_path):
