@@ -38,6 +38,8 @@ def save_checkpoint(engine, directory: Path, step: int, client_state: dict, keep
     """Save after `step` steps have run; every rank calls it. Keeps the newest `keep` checkpoints."""
     directory = Path(directory)
     engine.save_checkpoint(str(directory), tag=_tag(step), client_state=client_state | {"rng": rng_state()})
+    if torch.distributed.is_initialized():
+        torch.distributed.barrier()  # every rank's shards of the new checkpoint are on disk before old ones go
     if engine.global_rank == 0:
         tags = sorted(p for p in directory.glob(f"{TAG_PREFIX}*") if p.is_dir())
         for old in tags[:-keep]:

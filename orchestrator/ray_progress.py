@@ -12,7 +12,7 @@ from typing import Callable, Sequence
 
 from hydra.core.utils import JobReturn, JobStatus
 
-OUTCOMES = ("done", "diverged", "skipped", "planned", "failed")
+OUTCOMES = ("done", "diverged", "skipped", "planned", "interrupted", "failed")
 
 
 def outcome_of(ret: JobReturn) -> str:

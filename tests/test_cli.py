@@ -33,7 +33,7 @@ def test_plan_rejects_bad_input_naming_it():
 def test_train_dry_run_writes_only_the_plan(tmp_path):
     done = cli("orchestrator-train", "experiment=micro_cell", "dry_run=true", f"results_dir={tmp_path}")
     assert done.returncode == 0, done.stderr
-    cells = list((tmp_path / "demo").iterdir())
+    cells = list((tmp_path / "micro_cell").iterdir())
     assert len(cells) == 1
     assert sorted(p.name for p in cells[0].iterdir()) == ["config.yaml", "plan.json"]
 
