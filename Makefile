@@ -24,6 +24,7 @@ demo: install
 	$(VENV)/bin/orchestrator-train -m experiment=demo results_dir=$(RESULTS) wandb.mode=offline
 	@echo "Results: $(RESULTS)/demo/<cell_id>/ (result.json, metrics.jsonl, plan.json, final_model.pt)"
 	@echo "W&B offline runs: $(RESULTS)/demo/*/wandb/offline-run-* (upload: .venv/bin/wandb sync $(RESULTS)/demo/*/wandb/offline-run-*)"
+	@echo "Report: $(RESULTS)/demo/report/report.md (fit.json and figures beside it)"
 	@echo "Run 'make demo' again: finished cells are skipped." 
 
 bench: install
