@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from model.gpt import GPTConfig, preset
+from model.gpt import PRESETS, GPTConfig, preset
 from orchestrator.config import Config
 from orchestrator.data import PreparedData
 from orchestrator.store import CellPaths
@@ -23,13 +23,10 @@ class CellJob:
 
     @property
     def model_config(self) -> GPTConfig:
-        return preset(self.config.model.preset, max_seq_len=self.config.model.context,
-                      vocab_size=max(self.data.vocab_size, _preset_vocab(self.config.model.preset)))
+        name = self.config.model.preset
+        return preset(name, max_seq_len=self.config.model.context,
+                      vocab_size=max(self.data.vocab_size, PRESETS[name].vocab_size))
 
     @property
     def tokens_per_step(self) -> int:
         return self.config.train.batch_size * self.config.model.context
-
-
-def _preset_vocab(name: str) -> int:
-    return preset(name).vocab_size

@@ -13,7 +13,6 @@ from typing import Any, Callable
 
 import torch
 
-RESULT_STATUSES = ("done", "failed", "diverged")
 FINISHED_STATUSES = ("done", "diverged")
 
 
@@ -64,7 +63,6 @@ class CellPaths:
     result = property(lambda self: self.root / "result.json")
     final_model = property(lambda self: self.root / "final_model.pt")
     checkpoints = property(lambda self: self.root / "checkpoints")
-    wandb_dir = property(lambda self: self.root)  # wandb adds its own ./wandb/ folder below this
 
     def read_result(self) -> dict | None:
         return read_json(self.result) if self.result.exists() else None

@@ -41,10 +41,6 @@ class Tracker:
         for name in METRICS:
             self.run.define_metric(name, step_metric="tokens", summary="last")
 
-    @property
-    def directory(self) -> str | None:
-        return None if self.run is None else self.run.dir
-
     def log(self, record: dict) -> None:
         if self.run is not None:
             self.run.log({k: v for k, v in record.items() if k != "step"} | {"trainer/step": record["step"]})
