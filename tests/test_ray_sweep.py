@@ -80,6 +80,7 @@ def test_journey80_composes_to_80_distinct_planned_cells(tmp_path):
     assert {p["sparsity"] for p in plans} == {0.2, 0.4, 0.6, 0.8}
     assert len({(p["start"], p["end"]) for p in plans}) == 10
     assert len({p["dense_steps"] for p in plans}) == 2
+    assert not (REPO / "multirun.yaml").exists(), "Hydra must not write into the working directory"
 
 
 @pytest.mark.slow
