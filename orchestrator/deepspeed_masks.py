@@ -34,6 +34,7 @@ class DeepSpeedMaskTarget:
                 master = safe_get_full_fp32_param(param)
                 safe_set_full_fp32_param(param, master * keep)
                 if self.engine.global_steps > 0:  # moments exist on every rank once a step has run
+                    _link_loaded_moments(self.engine.optimizer)
                     for key in ADAM_STATE_KEYS:
                         state = safe_get_full_optimizer_state(param, key)
                         safe_set_full_optimizer_state(param, state * keep, key)
@@ -42,3 +43,12 @@ class DeepSpeedMaskTarget:
             for value in state.values():
                 if torch.is_tensor(value) and value.shape == param.shape:
                     value.mul_(keep.to(value.dtype))
+
+
+def _link_loaded_moments(optimizer) -> None:
+    """After a checkpoint load, DeepSpeed links each weight to its slice of the fp32 moments lazily, inside the next
+    optimizer step; a prune event at the first resumed step needs that link before then. This is the call DeepSpeed's
+    ZeRO-1/2 and bf16 optimizers make themselves at the top of step(); it does nothing once linked."""
+    link = getattr(optimizer, "_lazy_init_hp_params_optimizer_state", None)
+    if link is not None:
+        link()

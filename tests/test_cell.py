@@ -63,10 +63,17 @@ def test_sparsity_zero_gives_the_same_loss_curve_as_no_pruner(tiny, tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
-def test_resume_reproduces_the_uninterrupted_run_bit_for_bit(tiny, tmp_path):
-    whole = run(tiny + GEOMETRIC)
-    resumed_overrides = tiny + GEOMETRIC + [f"results_dir={tmp_path / 'resumed'}"]
-    assert run(resumed_overrides, stop_after_step=12).status == "interrupted"
+@pytest.mark.parametrize("stage", [0, 1, 2])
+def test_resume_reproduces_the_uninterrupted_run_bit_for_bit(tiny, tmp_path, stage):
+    from orchestrator.cell import plan_cell
+    from pruning.schedules import event_steps
+
+    overrides = tiny + GEOMETRIC + [f"deepspeed=zero{stage}"]
+    plan = plan_cell(build(overrides)[0])
+    assert 12 in event_steps(plan.t_start, plan.t_end, plan.every)  # the resumed step prunes: moments must be linked
+    whole = run(overrides)
+    resumed_overrides = overrides + [f"results_dir={tmp_path / 'resumed'}"]
+    assert run(resumed_overrides, stop_after_step=13).status == "interrupted"  # last checkpoint: step 12
     resumed = run(resumed_overrides)
     assert resumed.status == "done"
     assert losses(whole) == losses(resumed)
