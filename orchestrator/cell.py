@@ -2,11 +2,15 @@
 
 Bad input (config, data path, an empty corpus) raises before anything is written to the store. A cell whose
 result.json says done is skipped; an unfinished one resumes from its last checkpoint. A cell that raises is
-recorded as `failed` (with the error) and the exception goes on to the caller.
+recorded as `failed` (with the error) and the exception goes on to the caller. Only the holder of the cell's lock
+runs it (two sweeps over one store never train one cell at once), and spawned workers die with their parent.
 """
 from __future__ import annotations
 
+import ctypes
 import os
+import signal
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +20,7 @@ from omegaconf import OmegaConf
 
 from orchestrator.cell_id import cell_id
 from orchestrator.cell_job import CellJob
+from orchestrator.cell_lock import cell_lock
 from orchestrator.config import Config
 from orchestrator.data import DataError, PreparedData, epochs_for, prepare_corpus, read_texts
 from orchestrator.distributed import WorkerPlace, free_port
@@ -23,6 +28,8 @@ from orchestrator.result import failed_result
 from orchestrator.store import CellPaths, read_json, write_json_atomic, write_text_atomic
 from orchestrator.worker import run_worker
 from pruning.plan import Plan, plan_iso_compute
+
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 def plan_cell(config: Config) -> Plan:
@@ -43,7 +50,18 @@ class CellOutcome:
     result: dict | None
 
 
-def _worker_entry(rank: int, world_size: int, port: int, job: CellJob, stop_after_step: int | None) -> None:
+def _die_with_parent(parent_pid: int) -> None:
+    """A spawned worker outliving a killed parent (the sweep's task, a killed driver's job) would train on as an
+    orphan and write into a cell that a rerun now owns. Linux kills it with its parent (PR_SET_PDEATHSIG)."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent_pid:  # the parent died before the request above took effect
+        os._exit(1)
+
+
+def _worker_entry(rank: int, world_size: int, port: int, job: CellJob, stop_after_step: int | None,
+                  parent_pid: int) -> None:
+    _die_with_parent(parent_pid)
     run_worker(WorkerPlace(rank, world_size, port), job, stop_after_step)
 
 
@@ -62,16 +80,20 @@ def run_cell(config: Config, resolved: dict, *, stop_after_step: int | None = No
     _check_corpus_fits(config, data)
     job = CellJob(config=config, resolved=resolved, plan=plan, cell_id=paths.root.name, paths=paths, data=data,
                   launched_at=_job_started_at())
-    epochs = epochs_for(plan.total_steps * job.tokens_per_step, data.n_train_tokens)
-    if epochs > 1.0:
-        print(f"[orchestrator] note: cell {job.cell_id} sees its training split {epochs:.2f} times "
-              f"({data.n_train_tokens} tokens); recorded as `epochs` in result.json", flush=True)
-    _write_cell_header(paths, resolved, plan, config)
-    try:
-        status = _run_worker_group(job, stop_after_step)
-    except Exception as error:
-        write_json_atomic(paths.result, failed_result(job, error))
-        raise
+    with cell_lock(paths.root, on_wait=lambda: print(f"[orchestrator] cell {job.cell_id}: another process is "
+                                                     "running it; waiting for it to finish", flush=True)):
+        if paths.is_finished():  # the other process finished it while this one waited
+            return CellOutcome("skipped", paths, paths.read_result())
+        epochs = epochs_for(plan.total_steps * job.tokens_per_step, data.n_train_tokens)
+        if epochs > 1.0:
+            print(f"[orchestrator] note: cell {job.cell_id} sees its training split {epochs:.2f} times "
+                  f"({data.n_train_tokens} tokens); recorded as `epochs` in result.json", flush=True)
+        _write_cell_header(paths, resolved, plan, config)
+        try:
+            status = _run_worker_group(job, stop_after_step)
+        except Exception as error:
+            write_json_atomic(paths.result, failed_result(job, error))
+            raise
     if status == "interrupted":
         return CellOutcome("interrupted", paths, None)
     result = read_json(paths.result)
@@ -94,7 +116,7 @@ def _run_worker_group(job: CellJob, stop_after_step: int | None) -> str | None:
         return run_worker(WorkerPlace(0, 1, free_port()), job, stop_after_step)
     for attempt in range(restarts + 1):
         try:
-            mp.start_processes(_worker_entry, args=(world_size, free_port(), job, stop_after_step),
+            mp.start_processes(_worker_entry, args=(world_size, free_port(), job, stop_after_step, os.getpid()),
                                nprocs=world_size, join=True, start_method="spawn")
             break
         except mp.ProcessExitedException as error:

@@ -15,7 +15,8 @@ def _finite_or_none(value: float) -> float | None:
 
 
 def cell_result(job, *, status: str, steps: int, final_loss: float, val_loss: float,
-                accountant: ParamAccountant, n_prunable: int, wall_seconds: float) -> dict:
+                accountant: ParamAccountant, n_prunable: int, wall_seconds: float,
+                resumed_from: list[int]) -> dict:
     tokens = steps * job.tokens_per_step
     return {
         "status": status,
@@ -32,7 +33,8 @@ def cell_result(job, *, status: str, steps: int, final_loss: float, val_loss: fl
         "steps": steps,
         "planned_steps": job.plan.total_steps,
         "epochs": epochs_for(tokens, job.data.n_train_tokens),
-        "wall_seconds": wall_seconds,
+        "wall_seconds": wall_seconds,  # of the last attempt only, when resumed
+        "resumed_from_steps": resumed_from,  # the checkpoint steps this cell was resumed from, oldest first
     }
 
 

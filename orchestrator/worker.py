@@ -93,10 +93,13 @@ def run_worker(place: WorkerPlace, job: CellJob, stop_after_step: int | None = N
                                        t_start=plan.t_start, t_end=plan.t_end, every=plan.every,
                                        target=DeepSpeedMaskTarget(engine))
         pruner.register_gradient_hooks()
-    accountant, window, step = ParamAccountant(), LossWindow(), 0
+    accountant, window, step, resumed_from = ParamAccountant(), LossWindow(), 0, []
     client = load_latest_checkpoint(engine, paths.checkpoints)
     if client is not None:
         step = client["step"]
+        resumed_from = [*client.get("resumed_from", []), step]
+        if place.is_main:
+            print(f"[orchestrator] cell {job.cell_id}: resumed from its checkpoint at step {step}", flush=True)
         accountant.load_state_dict(client["accountant"])
         window = LossWindow(**client["window"])
         if pruner is not None:
@@ -156,7 +159,7 @@ def run_worker(place: WorkerPlace, job: CellJob, stop_after_step: int | None = N
         if step % config.train.checkpoint_every == 0 and step < plan.total_steps:
             save_checkpoint(engine, paths.checkpoints, step, {
                 "step": step, "accountant": accountant.state_dict(), "window": vars(window).copy(),
-                "pruner": pruner.state_dict() if pruner is not None else None})
+                "resumed_from": resumed_from, "pruner": pruner.state_dict() if pruner is not None else None})
         if stop_after_step is not None and step >= stop_after_step:
             if tracker is not None:
                 tracker.finish({}, exit_code=1)
@@ -168,7 +171,7 @@ def run_worker(place: WorkerPlace, job: CellJob, stop_after_step: int | None = N
         save_torch_atomic(paths.final_model, state)
         result = cell_result(job, status=status, steps=step, final_loss=last_loss, val_loss=val_loss,
                              accountant=accountant, n_prunable=n_prunable,
-                             wall_seconds=time.perf_counter() - started)
+                             wall_seconds=time.perf_counter() - started, resumed_from=resumed_from)
         tracker.finish({k: v for k, v in result.items() if isinstance(v, (int, float, str))})
         # result.json is written last: its presence means the cell's files are complete
         result["timing"] = {"job_started_at": job.launched_at, "first_step_at": first_step_at,

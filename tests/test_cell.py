@@ -81,6 +81,7 @@ def test_resume_reproduces_the_uninterrupted_run_bit_for_bit(tiny, tmp_path, sta
     assert all(torch.equal(a[k], b[k]) for k in a)
     for key in ("avg_params", "final_params", "final_loss", "val_loss", "steps"):
         assert whole.result[key] == resumed.result[key], key
+    assert (whole.result["resumed_from_steps"], resumed.result["resumed_from_steps"]) == ([], [12])
 
 
 def test_a_finished_cell_is_skipped(tiny):
