@@ -42,9 +42,17 @@ def save_torch_atomic(path: Path, obj: Any) -> None:
     _atomic_write(Path(path), lambda handle: torch.save(obj, handle), "wb")
 
 
+class CorruptStoreFile(ValueError):
+    """A store file that does not parse (edited by hand, or written by something other than this tool)."""
+
+
 def read_json(path: Path) -> Any:
     with open(path) as handle:
-        return json.load(handle)
+        try:
+            return json.load(handle)
+        except json.JSONDecodeError as error:
+            raise CorruptStoreFile(f"{path} is not valid JSON ({error}); it was left as it is: move it away "
+                                   "to run this cell again") from None
 
 
 @dataclass(frozen=True)
