@@ -62,6 +62,8 @@ class Plan:
         """ρ(step): prunable density in force while training `step`."""
         if not self.prunes:
             return 1.0
+        if self.schedule == "static":  # pruning.static: one mask from step 0, the same density throughout
+            return self.avg_density
         return density_at_step(
             step, schedule=self.schedule, sparsity=self.sparsity,
             t_start=self.t_start, t_end=self.t_end, every=self.every,

@@ -1,0 +1,74 @@
+"""Static sparsity for SPDF (Thangarasa et al., "SPDF: Sparse Pre-training and Dense Fine-tuning for Large
+Language Models", UAI 2023): a random unstructured mask drawn once at initialisation, the same sparsity in every
+masked weight, never changed during pre-training; fine-tuning then drops it and trains dense.
+
+The mask covers the attention and MLP linear kernels of the blocks; embeddings, norms, biases and the LM head stay
+dense (`static_masked_weights`). Its plan trains the dense run's tokens (T = C steps) at a lower compute: each step
+costs the density of the prunable weights, 1 - s·f, f being the masked share of them (`plan_static`).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from pruning.magnitude import GlobalMagnitudePruner, MaskTarget
+from pruning.plan import Plan
+
+STATIC = "static"
+DENSE_KERNELS = ("lm_head",)  # prunable kernels the static mask leaves dense
+
+
+def static_masked_weights(prunable: dict[str, nn.Parameter]) -> dict[str, nn.Parameter]:
+    """The block linears of `prunable` (pruning.magnitude.prunable_weights): everything but the LM head."""
+    return {name: p for name, p in prunable.items() if name.split(".")[0] not in DENSE_KERNELS}
+
+
+def plan_static(*, sparsity: float, dense_steps: int, masked_fraction: float) -> Plan:
+    """Equal tokens to the dense run (T = C) at density 1 - s·f from step 0; compute = T·(1 - s·f)."""
+    if not 0.0 <= sparsity < 1.0:
+        raise ValueError(f"pruning.sparsity must be in [0, 1), got {sparsity}")
+    if not isinstance(dense_steps, int) or dense_steps < 1:
+        raise ValueError(f"budget.dense_steps must be a positive integer, got {dense_steps!r}")
+    if not 0.0 < masked_fraction <= 1.0:
+        raise ValueError(f"masked_fraction must be in (0, 1], got {masked_fraction}")
+    density = 1.0 - sparsity * masked_fraction
+    return Plan(schedule=STATIC, sparsity=sparsity, start=0.0, end=0.0, every=1, dense_steps=dense_steps,
+                t_start=0, t_end=0, n_events=1, total_steps=dense_steps, avg_density=density,
+                window_density=1.0, compute=dense_steps * density)
+
+
+class StaticRandomPruner(GlobalMagnitudePruner):
+    """One event, at step 0: in every weight, round(s·numel) entries drawn uniformly at random (seeded) are pruned
+    for good. Everything else — gradient hooks, re-applying masks after each step, optimizer state, checkpoints —
+    is the magnitude pruner's."""
+
+    def __init__(self, weights: dict[str, nn.Parameter], *, sparsity: float, seed: int,
+                 target: MaskTarget | None = None) -> None:
+        super().__init__(weights, schedule="one_shot", sparsity=sparsity, t_start=0, t_end=0, every=1,
+                         target=target)
+        self.seed = int(seed)
+
+    def _random_mask(self, weight: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        n_pruned = round(self.sparsity * weight.numel())
+        keep = torch.ones(weight.numel(), dtype=torch.bool)
+        keep[torch.randperm(weight.numel(), generator=generator)[:n_pruned]] = False
+        return keep.view(weight.shape).to(weight.device)
+
+    def update(self, step: int) -> bool:
+        if step != 0 or self.last_event_step is not None:
+            return False
+        generator = torch.Generator().manual_seed(self.seed)  # the same mask on every rank and every resume
+        for name, weight in self._weights.items():
+            self._masks[name].copy_(self._random_mask(weight, generator))
+            self.target.zero_pruned(name, weight, self._masks[name])
+        self._n_nonzero = sum(int(mask.sum()) for mask in self._masks.values())
+        self._last_event_step = step
+        return True
+
+    def state_dict(self) -> dict:
+        return super().state_dict() | {"seed": self.seed}
+
+    def load_state_dict(self, state: dict) -> None:
+        if state.get("seed") != self.seed:
+            raise ValueError(f"pruner state has seed={state.get('seed')!r}, this pruner has {self.seed!r}")
+        super().load_state_dict(state)
