@@ -21,19 +21,23 @@ from omegaconf import OmegaConf
 from orchestrator.cell_id import cell_id
 from orchestrator.cell_job import CellJob
 from orchestrator.cell_lock import cell_lock
-from orchestrator.config import Config
+from orchestrator.config import Config, static_masked_fraction
 from orchestrator.data import DataError, PreparedData, epochs_for, prepare_corpus, read_texts
 from orchestrator.distributed import WorkerPlace, free_port
 from orchestrator.result import failed_result
 from orchestrator.store import CellPaths, read_json, write_json_atomic, write_text_atomic
 from orchestrator.worker import run_worker
 from pruning.plan import Plan, plan_iso_compute
+from pruning.static import STATIC, plan_static
 
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 def plan_cell(config: Config) -> Plan:
     pruning = config.pruning
+    if pruning.schedule == STATIC:
+        return plan_static(sparsity=pruning.sparsity, dense_steps=config.budget.dense_steps,
+                           masked_fraction=static_masked_fraction(config.model.preset))
     return plan_iso_compute(sparsity=pruning.sparsity, dense_steps=config.budget.dense_steps, start=pruning.start,
                             end=pruning.end, every=pruning.every,
                             schedule="none" if pruning.schedule == "none" else pruning.schedule)
@@ -78,8 +82,13 @@ def run_cell(config: Config, resolved: dict, *, stop_after_step: int | None = No
     data = prepare_corpus(config.data.path, tokenizer=config.data.tokenizer, val_fraction=config.data.val_fraction,
                           cache_dir=data_cache_dir(config))
     _check_corpus_fits(config, data)
+    finetune_data = None
+    if config.finetune.steps and config.finetune.data_path is not None:
+        finetune_data = prepare_corpus(config.finetune.data_path, tokenizer=config.data.tokenizer,
+                                       val_fraction=config.data.val_fraction, cache_dir=data_cache_dir(config))
+        _check_corpus_fits(config, finetune_data, "finetune.data_path")
     job = CellJob(config=config, resolved=resolved, plan=plan, cell_id=paths.root.name, paths=paths, data=data,
-                  launched_at=_job_started_at())
+                  finetune_data=finetune_data, launched_at=_job_started_at())
     with cell_lock(paths.root, on_wait=lambda: print(f"[orchestrator] cell {job.cell_id}: another process is "
                                                      "running it; waiting for it to finish", flush=True)):
         if paths.is_finished():  # the other process finished it while this one waited
@@ -127,11 +136,16 @@ def _run_worker_group(job: CellJob, stop_after_step: int | None) -> str | None:
     return "interrupted" if stop_after_step is not None and not job.paths.result.exists() else None
 
 
-def _check_corpus_fits(config: Config, data: PreparedData) -> None:
+def _check_corpus_fits(config: Config, data: PreparedData, field: str = "data.path") -> None:
     needed = config.model.context + 2
-    for split, tokens in (("training", data.n_train_tokens), ("validation", data.n_val_tokens)):
+    splits = [("training", data.n_train_tokens), ("validation", data.n_val_tokens)]
+    if config.finetune.steps and config.finetune.data_path is None and field == "data.path":
+        tail = config.finetune.eval_fraction  # fine-tuning trains on the validation split's head, evaluates on its tail
+        splits += [("fine-tuning (validation head)", round((1 - tail) * data.n_val_tokens)),
+                   ("fine-tuning evaluation (validation tail)", round(tail * data.n_val_tokens))]
+    for split, tokens in splits:
         if tokens < needed:
-            raise DataError(f"data.path: the {split} split of {data.source} has {tokens} tokens, fewer than "
+            raise DataError(f"{field}: the {split} split of {data.source} has {tokens} tokens, fewer than "
                             f"model.seq_len + 2 = {needed}; use more text or a shorter model.seq_len")
 
 

@@ -16,6 +16,8 @@ def _semantic_fields(config: Config) -> dict:
     fields = asdict(config)
     for key in ("results_dir", "sweep", "dry_run", "wandb"):
         fields.pop(key)
+    if config.finetune.steps == 0:  # no fine-tuning: its settings change nothing (and ids predating it stay)
+        fields.pop("finetune")
     fields["data"].pop("cache_dir")
     for key in ("eval_every", "eval_batches", "log_every", "checkpoint_every", "threads", "workers", "max_restarts"):
         fields["train"].pop(key)
@@ -40,6 +42,7 @@ def cell_coordinates(config: Config) -> dict:
         "dense_steps": config.budget.dense_steps,
         "tokens_per_param": config.budget.tokens_per_param,
         "seed": config.seed,
+        "finetune_steps": config.finetune.steps,
     }
 
 
@@ -50,6 +53,9 @@ def cell_id(config: Config) -> str:
         shape = "dense"
     elif pruning.schedule == "one_shot":
         shape = f"one_shot-s{pruning.sparsity:g}-at{pruning.start:g}"
+    elif pruning.schedule == "static":
+        shape = f"static-s{pruning.sparsity:g}"
     else:
         shape = f"{pruning.schedule}-s{pruning.sparsity:g}-w{pruning.start:g}-{pruning.end:g}"
-    return f"{config.model.preset}-{shape}-C{config.budget.dense_steps}-seed{config.seed}-{digest}"
+    finetune = f"-ft{config.finetune.steps}" if config.finetune.steps else ""
+    return f"{config.model.preset}-{shape}-C{config.budget.dense_steps}{finetune}-seed{config.seed}-{digest}"

@@ -19,6 +19,7 @@ class CellJob:
     cell_id: str
     paths: CellPaths
     data: PreparedData
+    finetune_data: PreparedData | None = None  # finetune.data_path prepared; None: the held-out split of `data`
     launched_at: float = 0.0  # when this cell's job began (epoch seconds): the clock of its fixed costs
 
     @property

@@ -16,9 +16,9 @@ def _finite_or_none(value: float) -> float | None:
 
 def cell_result(job, *, status: str, steps: int, final_loss: float, val_loss: float,
                 accountant: ParamAccountant, n_prunable: int, wall_seconds: float,
-                resumed_from: list[int]) -> dict:
+                resumed_from: list[int], finetune: dict | None = None) -> dict:
     tokens = steps * job.tokens_per_step
-    return {
+    result = {
         "status": status,
         "cell_id": job.cell_id,
         "sweep": job.config.sweep,
@@ -35,7 +35,15 @@ def cell_result(job, *, status: str, steps: int, final_loss: float, val_loss: fl
         "epochs": epochs_for(tokens, job.data.n_train_tokens),
         "wall_seconds": wall_seconds,  # of the last attempt only, when resumed
         "resumed_from_steps": resumed_from,  # the checkpoint steps this cell was resumed from, oldest first
+        # pre-training compute counted as the planner counts it (density-weighted): Σ_t nonzero prunable weights(t)
+        # × 6 FLOPs per weight per token — the linear kernels' FLOPs, attention scores and embeddings left out
+        "pretrain_flops": 6.0 * accountant.avg_params * tokens,
     }
+    if finetune is not None:
+        result["finetune"] = {**finetune, "final_loss": _finite_or_none(finetune["final_loss"]),
+                              "val_loss": _finite_or_none(finetune["val_loss"]),
+                              "tokens": finetune["steps"] * job.tokens_per_step}
+    return result
 
 
 def failed_result(job, error: BaseException) -> dict:

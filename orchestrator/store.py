@@ -69,7 +69,8 @@ class CellPaths:
     plan = property(lambda self: self.root / "plan.json")
     metrics = property(lambda self: self.root / "metrics.jsonl")
     result = property(lambda self: self.root / "result.json")
-    final_model = property(lambda self: self.root / "final_model.pt")
+    final_model = property(lambda self: self.root / "final_model.pt")  # at the end of pre-training
+    finetuned_model = property(lambda self: self.root / "finetuned_model.pt")  # after fine-tuning (SPDF)
     checkpoints = property(lambda self: self.root / "checkpoints")
 
     def read_result(self) -> dict | None:

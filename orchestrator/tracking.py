@@ -13,7 +13,8 @@ from pathlib import Path
 
 from orchestrator.config import WandbConfig
 
-METRICS = ("loss", "val_loss", "lr", "params_current", "params_avg", "sparsity", "step_time")
+METRICS = ("loss", "val_loss", "lr", "params_current", "params_avg", "sparsity", "step_time", "finetune_loss",
+           "finetune_val_loss")
 
 
 def wandb_run_id(sweep: str, cell_id: str) -> str:

@@ -38,17 +38,23 @@ def _rank_rows(batch_size: int, rank: int, world_size: int) -> slice:
 class TokenBatches:
     """(x, y) windows of `seq_len` tokens from a flat token file; y is x shifted by one token."""
 
-    def __init__(self, bin_path: str | os.PathLike, *, seq_len: int, dtype: npt.DTypeLike) -> None:
+    def __init__(self, bin_path: str | os.PathLike, *, seq_len: int, dtype: npt.DTypeLike,
+                 token_range: tuple[float, float] = (0.0, 1.0)) -> None:
+        """`token_range` (fractions of the file) restricts the windows to that part of it: fine-tuning trains on
+        the head of a held-out split and evaluates on its tail."""
         self.path = Path(bin_path)
         self.seq_len = int(seq_len)
         self.dtype = np.dtype(dtype)
         if self.seq_len < 1:
             raise DataError(f"model.seq_len: must be at least 1, got {seq_len}")
-        n_tokens = self.path.stat().st_size // self.dtype.itemsize
+        n_file = self.path.stat().st_size // self.dtype.itemsize
+        first, last = (round(fraction * n_file) for fraction in token_range)
+        n_tokens = last - first
         if n_tokens < self.seq_len + 2:
             raise DataError(f"model.seq_len: {self.seq_len} needs at least {self.seq_len + 2} tokens, but {self.path}"
-                            f" holds {n_tokens}; lower model.seq_len or give more text (data.path)")
-        self._tokens = np.memmap(self.path, dtype=self.dtype, mode="r", shape=(n_tokens,))
+                            f" holds {n_tokens} (tokens {first}:{last}); lower model.seq_len or give more text "
+                            "(data.path)")
+        self._tokens = np.memmap(self.path, dtype=self.dtype, mode="r", shape=(n_file,))[first:last]
 
     @property
     def n_tokens(self) -> int:
