@@ -23,16 +23,29 @@ class GPTConfig:
     d_model: int = 64
     d_mlp: int = 256
     bias: bool = True
+    d_head: int | None = None  # width of one attention head; None → d_model // n_head (set by head pruning)
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "max_seq_len", "n_layer", "n_head", "d_model", "d_mlp"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"GPTConfig.{name} must be a positive integer, got {value!r}")
-        if self.d_model % self.n_head != 0:
+        if self.d_head is not None and (not isinstance(self.d_head, int) or self.d_head < 1):
+            raise ValueError(f"GPTConfig.d_head must be a positive integer or None, got {self.d_head!r}")
+        if self.d_head is None and self.d_model % self.n_head != 0:
             raise ValueError(
                 f"GPTConfig.d_model ({self.d_model}) must be divisible by n_head ({self.n_head})"
             )
+
+    @property
+    def head_dim(self) -> int:
+        """Width of one attention head."""
+        return self.d_head if self.d_head is not None else self.d_model // self.n_head
+
+    @property
+    def d_attn(self) -> int:
+        """Inner width of attention (n_head · head_dim); equals d_model unless heads were pruned."""
+        return self.n_head * self.head_dim
 
 
 # CPU presets (byte-level vocab) for tests and laptops, then the paper's shapes (vocab 32k) for GPUs.
@@ -55,19 +68,22 @@ def preset(name: str, **overrides) -> GPTConfig:
 
 
 class CausalSelfAttention(nn.Module):
+    """Multi-head causal attention of inner width A = n_head · head_dim (A = D unless heads were pruned)."""
+
     def __init__(self, config: GPTConfig) -> None:
         super().__init__()
-        self.n_head = config.n_head
-        self.qkv = nn.Linear(config.d_model, 3 * config.d_model, bias=config.bias)
-        self.out = nn.Linear(config.d_model, config.d_model, bias=config.bias)
+        self.n_head, self.d_head = config.n_head, config.head_dim
+        self.qkv = nn.Linear(config.d_model, 3 * config.d_attn, bias=config.bias)
+        self.out = nn.Linear(config.d_attn, config.d_model, bias=config.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        batch, seq, d_model = x.shape
-        q, k, v = self.qkv(x).split(d_model, dim=2)  # 3 × (B, T, D)
-        heads = lambda t: t.view(batch, seq, self.n_head, d_model // self.n_head).transpose(1, 2)  # noqa: E731
-        y = F.scaled_dot_product_attention(heads(q), heads(k), heads(v), is_causal=True)  # (B, H, T, D/H)
-        y = y.transpose(1, 2).contiguous().view(batch, seq, d_model)  # (B, T, D)
-        return self.out(y)
+        batch, seq, _ = x.shape
+        d_attn = self.n_head * self.d_head
+        q, k, v = self.qkv(x).split(d_attn, dim=2)  # 3 × (B, T, A)
+        heads = lambda t: t.view(batch, seq, self.n_head, self.d_head).transpose(1, 2)  # noqa: E731
+        y = F.scaled_dot_product_attention(heads(q), heads(k), heads(v), is_causal=True)  # (B, H, T, A/H)
+        y = y.transpose(1, 2).contiguous().view(batch, seq, d_attn)  # (B, T, A)
+        return self.out(y)  # (B, T, D)
 
 
 class MLP(nn.Module):
