@@ -245,4 +245,7 @@ def write_figures(cells: list[dict], fit: dict | None, out_dir: Path) -> dict[st
         written[f"heatmap_{duration}"] = heatmap(duration, rows, cols, grid, out_dir / f"heatmap_{duration}.png")
     written["predicted_vs_measured"] = predicted_vs_measured(cells, fit, out_dir / "predicted_vs_measured.png")
     written["law_curves"] = law_curves(cells, fit, out_dir / "law_curves.png")
+    from orchestrator.report_spdf import spdf_figure  # it builds on this module's helpers
+
+    written["spdf"] = spdf_figure(cells, out_dir / "spdf.png")
     return {name: path for name, path in written.items() if path is not None}

@@ -16,6 +16,7 @@ import numpy as np
 from orchestrator.report_figures import (
     duration_label, duration_order, is_dense, predict_loss, val_loss, window_label,
 )
+from orchestrator.report_spdf import spdf_section
 
 WINDOW_SCHEDULES = ("geometric", "cubic")
 FIT_COLUMNS = ("E", "A", "B", "alpha", "beta")
@@ -244,6 +245,7 @@ def render_report(cells: list[dict], fit: dict | None, figures: dict[str, Path],
               _gap_bullet(found["dense_gap"]), ""]
     lines += ["## Size-law fit", ""] + fit_table(fit)
     lines += ["## Best pruning windows", ""] + windows_table(found["windows"])
+    lines += spdf_section(cells)
     lines += figures_section(figures, out_dir)
     if skipped:
         lines += ["## Skipped files", "", "| path | reason |", "|---|---|"]

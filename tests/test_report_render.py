@@ -136,3 +136,31 @@ def test_no_pruned_cells_skips_pruning_figures(tmp_path: Path) -> None:
     assert "loss_curves" in figures and "law_curves" in figures
     text = render_report(cells, make_fit(), figures, tmp_path)
     assert "No pruned geometric or cubic cell with a val loss." in text and "no dense reference" in text
+
+
+def _finetuned(sparsity: float, seed: int, before: float, after: float) -> dict:
+    cell = _cell(f"spdf-{sparsity}-{seed}", "static" if sparsity else "none", sparsity, (0.0, 0.0), 600, seed,
+                 1000.0, before)
+    cell["avg_params"] = cell["final_params"] = 1000.0 * (1 - sparsity)
+    return cell | {"pretrain_flops": 6.0 * cell["avg_params"] * cell["tokens"],
+                   "finetune": {"steps": 200, "tokens": 200_000, "final_loss": after, "val_loss": after}}
+
+
+def test_the_spdf_section_sets_compute_saved_against_the_fine_tuned_loss(tmp_path):
+    from orchestrator.report_spdf import spdf_rows
+
+    cells = [_finetuned(s, seed, 2.60 + s / 10, 2.55 + s / 20 + seed / 1000) for s in (0.0, 0.5, 0.75)
+             for seed in (0, 1)]
+    rows = {row["sparsity"]: row for row in spdf_rows(cells)}
+    assert rows[0.0]["compute_saved"] == 0.0 and abs(rows[0.75]["compute_saved"] - 0.75) < 1e-9
+    assert abs(rows[0.5]["finetuned_gap"] - 0.025) < 1e-9 and rows[0.5]["cells"] == 2
+    figures = write_figures(cells, None, tmp_path)
+    assert figures["spdf"].read_bytes().startswith(PNG)
+    markdown = render_report(cells, None, figures, tmp_path)
+    assert "## SPDF: sparse pre-training, dense fine-tuning" in markdown
+    assert "| 0.75 | 2 | " in markdown and "75.0 %" in markdown and "+0.0375" in markdown
+
+
+def test_a_study_without_fine_tuning_has_no_spdf_section(tmp_path):
+    cells = [_cell("c", "geometric", 0.5, (0.1, 0.5), 100, 0, 1000.0, 3.0)]
+    assert "SPDF" not in render_report(cells, None, write_figures(cells, None, tmp_path), tmp_path)
