@@ -24,6 +24,7 @@ from orchestrator.cell_lock import cell_lock
 from orchestrator.config import Config, static_masked_fraction
 from orchestrator.data import DataError, PreparedData, epochs_for, prepare_corpus, read_texts
 from orchestrator.distributed import WorkerPlace, free_port
+from orchestrator.p2_cell import base_config, base_summary
 from orchestrator.result import failed_result
 from orchestrator.store import CellPaths, read_json, write_json_atomic, write_text_atomic
 from orchestrator.worker import run_worker
@@ -35,6 +36,9 @@ PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 def plan_cell(config: Config) -> Plan:
     pruning = config.pruning
+    if config.structured.method != "none":  # P²: the cell's own steps are the post-training (the base is a cell)
+        return plan_iso_compute(sparsity=0.0, dense_steps=config.structured.post_steps, start=0.0, end=1.0, every=1,
+                                schedule="none")
     if pruning.schedule == STATIC:
         return plan_static(sparsity=pruning.sparsity, dense_steps=config.budget.dense_steps,
                            masked_fraction=static_masked_fraction(config.model.preset))
@@ -79,6 +83,7 @@ def run_cell(config: Config, resolved: dict, *, stop_after_step: int | None = No
         return CellOutcome("planned", paths, None)
     if paths.is_finished():
         return CellOutcome("skipped", paths, paths.read_result())
+    base = _trained_base(config, resolved) if config.structured.method != "none" else None
     data = prepare_corpus(config.data.path, tokenizer=config.data.tokenizer, val_fraction=config.data.val_fraction,
                           cache_dir=data_cache_dir(config))
     _check_corpus_fits(config, data)
@@ -88,7 +93,7 @@ def run_cell(config: Config, resolved: dict, *, stop_after_step: int | None = No
                                        val_fraction=config.data.val_fraction, cache_dir=data_cache_dir(config))
         _check_corpus_fits(config, finetune_data, "finetune.data_path")
     job = CellJob(config=config, resolved=resolved, plan=plan, cell_id=paths.root.name, paths=paths, data=data,
-                  finetune_data=finetune_data, launched_at=_job_started_at())
+                  finetune_data=finetune_data, base=base, launched_at=_job_started_at())
     with cell_lock(paths.root, on_wait=lambda: print(f"[orchestrator] cell {job.cell_id}: another process is "
                                                      "running it; waiting for it to finish", flush=True)):
         if paths.is_finished():  # the other process finished it while this one waited
@@ -107,6 +112,13 @@ def run_cell(config: Config, resolved: dict, *, stop_after_step: int | None = No
         return CellOutcome("interrupted", paths, None)
     result = read_json(paths.result)
     return CellOutcome(result["status"], paths, result)
+
+
+def _trained_base(config: Config, resolved: dict) -> dict:
+    """P²: run the dense base cell first (skipped when done; waited for when another process runs it)."""
+    base_cfg, base_resolved = base_config(config, resolved)
+    outcome = run_cell(base_cfg, base_resolved)
+    return base_summary(outcome.result or {}, outcome.paths.root.name, str(outcome.paths.final_model))
 
 
 def _job_started_at() -> float:

@@ -16,8 +16,11 @@ def _semantic_fields(config: Config) -> dict:
     fields = asdict(config)
     for key in ("results_dir", "sweep", "dry_run", "wandb"):
         fields.pop(key)
-    if config.finetune.steps == 0:  # no fine-tuning: its settings change nothing (and ids predating it stay)
+    # sections that change nothing when off are left out, so ids that predate them stay as they were
+    if config.finetune.steps == 0:
         fields.pop("finetune")
+    if config.structured.method == "none":
+        fields.pop("structured")
     fields["data"].pop("cache_dir")
     for key in ("eval_every", "eval_batches", "log_every", "checkpoint_every", "threads", "workers", "max_restarts"):
         fields["train"].pop(key)
@@ -43,6 +46,9 @@ def cell_coordinates(config: Config) -> dict:
         "tokens_per_param": config.budget.tokens_per_param,
         "seed": config.seed,
         "finetune_steps": config.finetune.steps,
+        "structured": config.structured.method,
+        "structured_ratio": config.structured.ratio if config.structured.method != "none" else None,
+        "post_steps": config.structured.post_steps,
     }
 
 
@@ -57,5 +63,9 @@ def cell_id(config: Config) -> str:
         shape = f"static-s{pruning.sparsity:g}"
     else:
         shape = f"{pruning.schedule}-s{pruning.sparsity:g}-w{pruning.start:g}-{pruning.end:g}"
-    finetune = f"-ft{config.finetune.steps}" if config.finetune.steps else ""
-    return f"{config.model.preset}-{shape}-C{config.budget.dense_steps}{finetune}-seed{config.seed}-{digest}"
+    stage = f"-ft{config.finetune.steps}" if config.finetune.steps else ""
+    structured = config.structured
+    if structured.method != "none":
+        ratio = "" if structured.method == "2:4" else f"{structured.ratio:g}"
+        stage = f"-{structured.method.replace(':', 'of')}{ratio}-D{structured.post_steps}"
+    return f"{config.model.preset}-{shape}-C{config.budget.dense_steps}{stage}-seed{config.seed}-{digest}"

@@ -20,6 +20,7 @@ class CellJob:
     paths: CellPaths
     data: PreparedData
     finetune_data: PreparedData | None = None  # finetune.data_path prepared; None: the held-out split of `data`
+    base: dict | None = None  # P²: the dense base cell's {"cell_id", "model" (its final_model.pt), "val_loss"}
     launched_at: float = 0.0  # when this cell's job began (epoch seconds): the clock of its fixed costs
 
     @property

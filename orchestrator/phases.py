@@ -1,5 +1,6 @@
 """The phases of a cell's training, numbered by one global step counter: pre-training (pruned as planned), then,
-when `finetune.steps` > 0, dense fine-tuning (SPDF: the mask is dropped and every weight trains).
+when `finetune.steps` > 0, dense fine-tuning (SPDF: the mask is dropped and every weight trains). A P² cell has
+one phase, post-training of its pruned base model (orchestrator/p2_cell.py).
 
 Fine-tuning reads `finetune.data_path` when given (its own train and validation splits), else the pre-training
 corpus's held-out split: its head (1 - finetune.eval_fraction) to train on, its tail to evaluate on. The
@@ -13,7 +14,7 @@ from orchestrator.cell_job import CellJob
 from orchestrator.data import TokenBatches
 from orchestrator.lr_schedule import learning_rate
 
-PRETRAIN, FINETUNE = "pretrain", "finetune"
+PRETRAIN, FINETUNE, POSTTRAIN = "pretrain", "finetune", "posttrain"
 
 
 @dataclass(frozen=True)
@@ -29,11 +30,11 @@ class Phase:
 
     @property
     def loss_key(self) -> str:
-        return "loss" if self.name == PRETRAIN else "finetune_loss"
+        return "finetune_loss" if self.name == FINETUNE else "loss"
 
     @property
     def val_key(self) -> str:
-        return "val_loss" if self.name == PRETRAIN else "finetune_val_loss"
+        return "finetune_val_loss" if self.name == FINETUNE else "val_loss"
 
     @property
     def n_steps(self) -> int:
@@ -54,6 +55,10 @@ def _batches(path: str, job: CellJob, token_range: tuple[float, float] = (0.0, 1
 
 def build_phases(job: CellJob) -> list[Phase]:
     config, total = job.config, job.plan.total_steps
+    if job.base is not None:  # P²: post-training of the pruned base, at a constant LR after warmup (min ratio 1)
+        structured = config.structured
+        return [Phase(POSTTRAIN, 0, total, _batches(job.data.train_path, job), _batches(job.data.val_path, job),
+                      structured.lr, structured.warmup_fraction, 1.0)]
     phases = [Phase(PRETRAIN, 0, total, _batches(job.data.train_path, job), _batches(job.data.val_path, job),
                     config.optim.lr, config.optim.warmup_fraction, config.optim.min_lr_ratio)]
     finetune = config.finetune

@@ -23,13 +23,14 @@ from orchestrator.cell_job import CellJob
 from orchestrator.checkpoint import load_latest_checkpoint, save_checkpoint
 from orchestrator.deepspeed_masks import DeepSpeedMaskTarget
 from orchestrator.distributed import WorkerPlace, build_engine, ensure_process_group, resolve_device
+from orchestrator.p2_cell import mask_names_in, pruned_model
 from orchestrator.phases import FINETUNE, PRETRAIN, Phase, build_phases
 from orchestrator.result import cell_result
 from orchestrator.store import MetricsLog, save_torch_atomic, write_json_atomic
 from orchestrator.tracking import Tracker
 from pruning.accounting import ParamAccountant
 from pruning.magnitude import GlobalMagnitudePruner, prunable_weights
-from pruning.static import STATIC, StaticRandomPruner, static_masked_weights
+from pruning.static import STATIC, FixedMaskPruner, StaticRandomPruner, static_masked_weights
 
 
 @dataclass
@@ -100,12 +101,14 @@ def _threads(job: CellJob, place: WorkerPlace) -> int:
     return job.config.train.threads or max(1, cpus // place.world_size)
 
 
-def _make_pruner(engine, job: CellJob, weights: dict) -> GlobalMagnitudePruner | None:
+def _make_pruner(engine, job: CellJob, weights: dict, fixed_masks: dict | None) -> GlobalMagnitudePruner | None:
     config, plan = job.config, job.plan
-    if config.pruning.schedule == "none":
-        return None
     target = DeepSpeedMaskTarget(engine)
-    if config.pruning.schedule == STATIC:
+    if fixed_masks is not None:  # P² 2:4: the masks of the pruned base, held through post-training
+        pruner = FixedMaskPruner(mask_names_in(engine.module, fixed_masks), fixed_masks, target=target)
+    elif config.pruning.schedule == "none":
+        return None
+    elif config.pruning.schedule == STATIC:
         pruner = StaticRandomPruner(static_masked_weights(weights), sparsity=plan.sparsity, seed=config.seed,
                                     target=target)
     else:
@@ -124,10 +127,14 @@ class CellTrainer:
         self.device = resolve_device(self.config, place.rank)
         ensure_process_group(place, self.device)
         torch.manual_seed(self.config.seed)  # identical initial weights on every rank
-        self.engine, _ = build_engine(GPT(job.model_config).to(self.device), self.config, place, self.device)
+        model, fixed_masks, self.structured = GPT(job.model_config), None, None
+        if job.base is not None:
+            model, fixed_masks, self.structured = pruned_model(self.config, job.model_config, job.base,
+                                                               job.data.train_path, job.data.dtype)
+        self.engine, _ = build_engine(model.to(self.device), self.config, place, self.device)
         weights = prunable_weights(self.engine.module)
         self.n_prunable = sum(w.numel() for w in weights.values())
-        self.pruner = _make_pruner(self.engine, job, weights)
+        self.pruner = _make_pruner(self.engine, job, weights, fixed_masks)
         self.accountant, self.progress = ParamAccountant(), Progress()
         client = load_latest_checkpoint(self.engine, job.paths.checkpoints)
         if client is not None:
@@ -169,7 +176,7 @@ class CellTrainer:
             if self.pruner is not None:
                 self.pruner.update(step)
             n_nonzero = self.n_nonzero()
-            if phase.name == PRETRAIN:
+            if phase.name != FINETUNE:
                 self.accountant.record(step, n_nonzero)
             lr = phase.lr(step)
             for group in engine.optimizer.param_groups:
@@ -193,7 +200,7 @@ class CellTrainer:
             if step % config.train.log_every == 0 or phase.is_last(step):
                 mean_loss, step_time = progress.window.drain()
                 record = base | {phase.loss_key: mean_loss, "lr": lr, "step_time": step_time}
-                if phase.name == PRETRAIN:
+                if phase.name != FINETUNE:
                     record |= {"params_current": n_nonzero, "params_avg": self.accountant.avg_params,
                                "sparsity": 1.0 - n_nonzero / self.n_prunable}
             if step % config.train.eval_every == 0 or phase.is_last(step):
@@ -239,6 +246,8 @@ class CellTrainer:
                              final_loss=pretrain["final_loss"], val_loss=pretrain["val_loss"],
                              accountant=self.accountant, n_prunable=self.n_prunable, wall_seconds=wall_seconds,
                              resumed_from=progress.resumed_from, finetune=finetune)
+        if self.structured is not None:
+            result["structured"] = self.structured | {"post_tokens": result["tokens"]}
         self.tracker.finish({k: v for k, v in result.items() if isinstance(v, (int, float, str))})
         result["timing"] = timing | {"result_written_at": time.time()}
         write_json_atomic(job.paths.result, result)
@@ -257,7 +266,7 @@ def run_worker(place: WorkerPlace, job: CellJob, stop_after_step: int | None = N
         status = trainer.train(phase, stop_after_step)
         if status == "interrupted":
             return status
-        if phase.name == PRETRAIN:
+        if phase.name != FINETUNE:
             trainer.end_pretraining()
         if status == "diverged":
             break

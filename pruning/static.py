@@ -37,33 +37,49 @@ def plan_static(*, sparsity: float, dense_steps: int, masked_fraction: float) ->
                 window_density=1.0, compute=dense_steps * density)
 
 
-class StaticRandomPruner(GlobalMagnitudePruner):
-    """One event, at step 0: in every weight, round(s·numel) entries drawn uniformly at random (seeded) are pruned
-    for good. Everything else — gradient hooks, re-applying masks after each step, optimizer state, checkpoints —
-    is the magnitude pruner's."""
+class FixedMaskPruner(GlobalMagnitudePruner):
+    """Masks given up front, applied by the one event at step 0 and held for good: the magnitude pruner's gradient
+    hooks, re-applied masks, optimizer-state zeroing and checkpoints, without its schedule. (2:4 post-training.)"""
 
-    def __init__(self, weights: dict[str, nn.Parameter], *, sparsity: float, seed: int,
+    def __init__(self, weights: dict[str, nn.Parameter], masks: dict[str, torch.Tensor], *,
                  target: MaskTarget | None = None) -> None:
-        super().__init__(weights, schedule="one_shot", sparsity=sparsity, t_start=0, t_end=0, every=1,
-                         target=target)
-        self.seed = int(seed)
-
-    def _random_mask(self, weight: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        n_pruned = round(self.sparsity * weight.numel())
-        keep = torch.ones(weight.numel(), dtype=torch.bool)
-        keep[torch.randperm(weight.numel(), generator=generator)[:n_pruned]] = False
-        return keep.view(weight.shape).to(weight.device)
+        if set(masks) != set(weights):
+            raise ValueError(f"masks {sorted(masks)} do not match the weights {sorted(weights)}")
+        pruned = sum(int((~mask).sum()) for mask in masks.values())
+        super().__init__(weights, schedule="one_shot", sparsity=pruned / sum(m.numel() for m in masks.values()),
+                         t_start=0, t_end=0, every=1, target=target)
+        self._fixed = {name: mask.to(device=weights[name].device, dtype=torch.bool) for name, mask in masks.items()}
 
     def update(self, step: int) -> bool:
         if step != 0 or self.last_event_step is not None:
             return False
-        generator = torch.Generator().manual_seed(self.seed)  # the same mask on every rank and every resume
         for name, weight in self._weights.items():
-            self._masks[name].copy_(self._random_mask(weight, generator))
+            self._masks[name].copy_(self._fixed[name])
             self.target.zero_pruned(name, weight, self._masks[name])
         self._n_nonzero = sum(int(mask.sum()) for mask in self._masks.values())
         self._last_event_step = step
         return True
+
+
+def random_masks(weights: dict[str, nn.Parameter], sparsity: float, seed: int) -> dict[str, torch.Tensor]:
+    """In every weight, round(s·numel) entries drawn uniformly at random (seeded: the same on every rank)."""
+    generator, masks = torch.Generator().manual_seed(int(seed)), {}
+    for name, weight in weights.items():
+        keep = torch.ones(weight.numel(), dtype=torch.bool)
+        keep[torch.randperm(weight.numel(), generator=generator)[:round(sparsity * weight.numel())]] = False
+        masks[name] = keep.view(weight.shape)
+    return masks
+
+
+class StaticRandomPruner(FixedMaskPruner):
+    """SPDF's mask: `random_masks(weights, sparsity, seed)`, in force from step 0 for all of pre-training."""
+
+    def __init__(self, weights: dict[str, nn.Parameter], *, sparsity: float, seed: int,
+                 target: MaskTarget | None = None) -> None:
+        if not 0.0 <= sparsity < 1.0:
+            raise ValueError(f"sparsity must be in [0, 1), got {sparsity}")
+        super().__init__(weights, random_masks(weights, sparsity, seed), target=target)
+        self.seed = int(seed)
 
     def state_dict(self) -> dict:
         return super().state_dict() | {"seed": self.seed}
