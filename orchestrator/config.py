@@ -1,14 +1,16 @@
 """Typed configs, one dataclass per config group, validated when they are built.
 
 Hydra composes the YAML in conf/ against these schemas (registered in `register_configs`), so a wrong type or an
-unknown key fails at composition; `OmegaConf.to_object` then builds the dataclasses and every `__post_init__`
-checks ranges and combinations, raising `ConfigError` with the field's full path and what is allowed. Nothing is
-computed or written before this passes.
+unknown key fails at composition (a key forced in with `+key=` fails in `build_config`); `OmegaConf.to_object` then
+builds the dataclasses and every `__post_init__` checks ranges and combinations, raising `ConfigError` with the
+field's full path and what is allowed. Nothing is computed or written before this passes.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any, Optional
+
+from omegaconf import MISSING
 
 from model.gpt import PRESETS
 from pruning.schedules import SCHEDULES
@@ -31,7 +33,7 @@ def _one_of(path: str, value: Any, allowed: tuple) -> None:
     _require(value in allowed, path, f"one of {list(allowed)}", value)
 
 
-PRUNING_SCHEDULES = ("none",) + tuple(SCHEDULES)
+PRUNING_SCHEDULES = ("none",) + tuple(SCHEDULES) + ("static",)  # static: SPDF (pruning/static.py)
 WANDB_MODES = ("offline", "online", "disabled")
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "fp32", "bf16")
@@ -57,7 +59,10 @@ class ModelConfig:
 
 @dataclass
 class DataConfig:
-    path: Optional[str] = None  # None = the embedded English Wikipedia sample
+    # None = the embedded English Wikipedia sample (data=embedded sets it). MISSING, not None, by default: Hydra
+    # does not let data=text's `path: ???` replace a value that is already there, so data=text would train on the
+    # embedded sample; with no default, data=text without data.path=… is rejected.
+    path: Optional[str] = MISSING
     tokenizer: str = "byte"
     val_fraction: float = 0.05
     cache_dir: Optional[str] = None  # None = <results_dir>/.data_cache
@@ -83,7 +88,7 @@ class PruningConfig:
         _positive_int("pruning.every", self.every)
         if self.schedule == "none":
             _require(self.sparsity == 0.0, "pruning.sparsity", "0 when pruning.schedule is 'none'", self.sparsity)
-        elif self.schedule != "one_shot":
+        elif self.schedule not in ("one_shot", "static"):
             _require(self.start < self.end, "pruning.end", f"> pruning.start ({self.start}) for a gradual schedule",
                      self.end)
 
@@ -177,6 +182,50 @@ class WandbConfig:
 
 
 @dataclass
+class FinetuneConfig:
+    """Dense fine-tuning after pre-training (SPDF): the mask is dropped and every weight trains."""
+
+    steps: int = 0  # 0 = no fine-tuning
+    lr: float = 3e-4  # peak; warmup then cosine over the fine-tuning steps (to optim.min_lr_ratio × lr)
+    warmup_fraction: float = 0.1
+    data_path: Optional[str] = None  # None = the head of the pre-training corpus's held-out split
+    eval_fraction: float = 0.25  # with data_path None: the tail of the held-out split kept for evaluation
+
+    def __post_init__(self) -> None:
+        _require(isinstance(self.steps, int) and self.steps >= 0, "finetune.steps", "an integer >= 0", self.steps)
+        _require(self.lr > 0, "finetune.lr", "> 0", self.lr)
+        _require(0.0 <= self.warmup_fraction < 1.0, "finetune.warmup_fraction", "in [0, 1)",
+                 self.warmup_fraction)
+        _require(0.0 < self.eval_fraction < 1.0, "finetune.eval_fraction", "in (0, 1)", self.eval_fraction)
+
+
+STRUCTURED_METHODS = ("none", "depth", "width", "2:4")
+
+
+@dataclass
+class StructuredConfig:
+    """P²: structured pruning of a trained dense model (the cell's own config with `structured.method=none`, run
+    first as a regular cell of the same sweep), then `post_steps` steps of continued training."""
+
+    method: str = "none"  # none | depth (ShortGPT) | width (Minitron) | 2:4 (semi-structured, ratio 0.5)
+    ratio: float = 0.25  # ρ: the share of the blocks' linear weights removed (nearest achievable; 2:4 ignores it)
+    post_steps: int = 0  # post-training steps (D = post_steps × tokens per step)
+    lr: float = 3e-4  # constant after warmup, so that every point of the curve is a post-training of that length
+    warmup_fraction: float = 0.05
+
+    def __post_init__(self) -> None:
+        _one_of("structured.method", self.method, STRUCTURED_METHODS)
+        _require(0.0 < self.ratio < 1.0, "structured.ratio", "in (0, 1)", self.ratio)
+        _require(isinstance(self.post_steps, int) and self.post_steps >= 0, "structured.post_steps",
+                 "an integer >= 0", self.post_steps)
+        if self.method != "none":
+            _positive_int("structured.post_steps", self.post_steps)
+        _require(self.lr > 0, "structured.lr", "> 0", self.lr)
+        _require(0.0 <= self.warmup_fraction < 1.0, "structured.warmup_fraction", "in [0, 1)",
+                 self.warmup_fraction)
+
+
+@dataclass
 class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
@@ -186,6 +235,8 @@ class Config:
     optim: OptimConfig = field(default_factory=OptimConfig)
     deepspeed: DeepSpeedConfig = field(default_factory=DeepSpeedConfig)
     wandb: WandbConfig = field(default_factory=WandbConfig)
+    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
+    structured: StructuredConfig = field(default_factory=StructuredConfig)
     seed: int = 0
     results_dir: str = "results"
     sweep: str = "default"  # the store groups cells by sweep: RESULTS_DIR/<sweep>/<cell_id>/
@@ -200,6 +251,11 @@ class Config:
         _require(bool(self.results_dir.strip()), "results_dir", "a non-empty path", self.results_dir)
         _require(bool(self.sweep.strip()) and "/" not in self.sweep, "sweep", "a non-empty name without '/'",
                  self.sweep)
+        if self.structured.method != "none":  # P²: the base is a dense pre-training, pruned afterwards
+            _require(self.pruning.schedule == "none", "pruning", "none (pruning=none) with structured.method "
+                     f"{self.structured.method!r}: the base model is trained dense", self.pruning.schedule)
+            _require(self.finetune.steps == 0, "finetune.steps", f"0 with structured.method "
+                     f"{self.structured.method!r} (post-training is structured.post_steps)", self.finetune.steps)
         _require(self.pruning.every <= self.budget.dense_steps, "pruning.every",
                  f"<= budget.dense_steps ({self.budget.dense_steps})", self.pruning.every)
 
@@ -210,13 +266,38 @@ def linear_params(preset_name: str) -> int:
     return c.n_layer * (4 * c.d_model * c.d_model + 2 * c.d_model * c.d_mlp) + c.d_model * c.vocab_size
 
 
+def static_masked_fraction(preset_name: str) -> float:
+    """The share of a preset's linear parameters that pruning=static masks: the blocks' (the LM head stays dense)."""
+    c = PRESETS[preset_name]
+    return 1.0 - c.d_model * c.vocab_size / linear_params(preset_name)
+
+
+def reject_unknown_keys(cfg, schema: type = Config, prefix: str = "") -> None:
+    """ConfigError for a key the schema does not have. Hydra's `+key=value` (and `++`) adds keys even to a typed
+    config, and `OmegaConf.to_object` would keep or drop them silently: `+foo=1` must not train a default cell."""
+    from omegaconf import OmegaConf
+
+    allowed = sorted(f.name for f in fields(schema))
+    for key in cfg.keys():
+        if key not in allowed:
+            where = prefix.rstrip(".") or "the top level"
+            raise ConfigError(f"{prefix}{key} is not a config key; the keys of {where} are {allowed}")
+        child_schema = OmegaConf.get_type(cfg, key)
+        if child_schema is not None and is_dataclass(child_schema):
+            reject_unknown_keys(cfg[key], child_schema, f"{prefix}{key}.")
+
+
 def build_config(cfg) -> Config:
     """The typed, validated Config from a composed DictConfig; raises ConfigError naming the field."""
     from omegaconf import OmegaConf
-    from omegaconf.errors import OmegaConfBaseException
+    from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
+    reject_unknown_keys(cfg)
     try:
         return OmegaConf.to_object(cfg)
+    except MissingMandatoryValue as error:
+        key = getattr(error, "full_key", None) or "a config value"
+        raise ConfigError(f"{key} must be set, got ??? (no value)") from None
     except OmegaConfBaseException as error:
         if isinstance(error.__cause__, ConfigError):
             raise error.__cause__ from None

@@ -52,8 +52,7 @@ def _recommend(args: argparse.Namespace) -> int:
         print("error: --from-fit needs --compute and --final-params", file=sys.stderr)
         return 2
     try:
-        with open(args.from_fit) as handle:
-            fit = json.load(handle)
+        fit = read_fit(args.from_fit)
         advice = recommend(fit, compute=args.compute, final_params=args.final_params,
                            tokens_per_step=args.tokens_per_step, every=args.every, schedule=args.schedule)
     except (OSError, ValueError) as error:
@@ -61,6 +60,26 @@ def _recommend(args: argparse.Namespace) -> int:
         return 2
     print(json.dumps({k: v for k, v in advice.items() if k != "candidates"}, indent=2, sort_keys=True))
     return 0
+
+
+LAW_CONSTANTS = ("E", "A", "B", "alpha", "beta")
+
+
+def read_fit(path: str) -> dict:
+    """fit.json as orchestrator-report writes it; a ValueError naming the file when it cannot be used."""
+    try:
+        with open(path) as handle:
+            fit = json.load(handle)
+    except OSError as error:
+        raise ValueError(f"--from-fit {path}: cannot read it ({error.strerror or error})") from None
+    except ValueError as error:  # JSONDecodeError, or bytes that are not UTF-8
+        raise ValueError(f"--from-fit {path}: not a JSON file ({error})") from None
+    predictors = fit.get("predictors") if isinstance(fit, dict) else None
+    law = predictors.get("avg_params") if isinstance(predictors, dict) else None
+    if not isinstance(law, dict) or not all(isinstance(law.get(k), (int, float)) for k in LAW_CONSTANTS):
+        raise ValueError(f"--from-fit {path}: not a fit.json of orchestrator-report (it needs predictors.avg_params "
+                         f"with numbers {', '.join(LAW_CONSTANTS)})")
+    return fit
 
 
 if __name__ == "__main__":

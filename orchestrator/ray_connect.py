@@ -1,11 +1,18 @@
 """Start or join Ray for a sweep: a local Ray by default (its dashboard bound to 127.0.0.1), or an existing
 cluster (`address=auto` from a node of it or under `ray job submit`, `ray://host:port` through Ray Client).
-An explicit address that does not answer fails within `connect_timeout_s` with a message naming it."""
+An explicit address that does not answer fails within about `connect_timeout_s` with a message naming it."""
 from __future__ import annotations
 
+import math
+import os
 import socket
+from contextlib import contextmanager
+from typing import Iterator
 
 from orchestrator.launcher_config import RayLauncherConf
+
+# Ray retries a GCS that does not answer once a second, this many times (its default is 20); read when ray.init runs.
+RAY_GCS_WAIT_ENV = "RAY_gcs_server_port_wait_time_s"
 
 
 class ClusterUnreachable(RuntimeError):
@@ -24,6 +31,20 @@ def _check_reachable(address: str, timeout_s: float) -> None:
                                  f"within {timeout_s:g} s ({error})") from None
 
 
+@contextmanager
+def _ray_waits_at_most(timeout_s: float) -> Iterator[None]:
+    """Bound Ray's own retries of a GCS that accepts connections but does not answer (a port that is not Ray's,
+    a head still starting) by the launcher's timeout, unless the user set Ray's variable; restored afterwards."""
+    if RAY_GCS_WAIT_ENV in os.environ:
+        yield
+        return
+    os.environ[RAY_GCS_WAIT_ENV] = str(max(1, math.ceil(timeout_s)))
+    try:
+        yield
+    finally:
+        os.environ.pop(RAY_GCS_WAIT_ENV, None)
+
+
 def connect(settings: RayLauncherConf) -> None:
     import ray
 
@@ -35,4 +56,9 @@ def connect(settings: RayLauncherConf) -> None:
                  dashboard_host=settings.dashboard_host, runtime_env=runtime_env, configure_logging=False)
         return
     _check_reachable(settings.address, settings.connect_timeout_s)
-    ray.init(address=settings.address, runtime_env=runtime_env, configure_logging=False)
+    try:
+        with _ray_waits_at_most(settings.connect_timeout_s):
+            ray.init(address=settings.address, runtime_env=runtime_env, configure_logging=False)
+    except ConnectionError as error:
+        raise ClusterUnreachable(f"hydra.launcher.address={settings.address!r}: cannot join a Ray cluster there "
+                                 f"({error})") from None

@@ -18,6 +18,10 @@ from orchestrator.store import write_json_atomic, write_text_atomic
 MIN_CELLS_TO_FIT = 5
 
 
+class NoCells(FileNotFoundError):
+    """RESULTS_DIR holds no readable result.json: nothing to report (and nothing is written)."""
+
+
 @dataclass(frozen=True)
 class ReportOutcome:
     report: Path
@@ -39,6 +43,9 @@ def build_report(results_dir: str | Path, out_dir: str | Path | None = None, *, 
         out_dir = Path(f"report-{name}") if is_uri(results_dir) else Path(results_dir) / "report"
     out = Path(out_dir)
     cells, skipped = load_cells(results_dir)
+    if not cells:
+        unreadable = "".join(f"; skipped {path}: {reason}" for path, reason in skipped)
+        raise NoCells(f"RESULTS_DIR {results_dir} holds no readable result.json{unreadable}")
     usable = [c for c in cells if c.get("status") == "done" and c.get("val_loss") is not None]
     fit, fit_path = None, None
     if len(usable) >= MIN_CELLS_TO_FIT:
@@ -104,9 +111,13 @@ def report_after_sweep(base_config, job_returns) -> None:
     sweep_dir = Path(str(base_config.results_dir)) / str(base_config.sweep)
     if not sweep_dir.is_dir():
         return
-    outcome = build_report(sweep_dir, wandb_mode=str(base_config.wandb.mode),
-                           wandb_project=str(base_config.wandb.project),
-                           wandb_entity=base_config.wandb.entity)
+    try:
+        outcome = build_report(sweep_dir, wandb_mode=str(base_config.wandb.mode),
+                               wandb_project=str(base_config.wandb.project),
+                               wandb_entity=base_config.wandb.entity)
+    except NoCells as error:  # every cell died before writing its result: the sweep's own summary says so
+        print(f"[report] no report: {error}", file=sys.stderr)
+        return
     print_outcome(outcome)
 
 

@@ -64,6 +64,8 @@ def load_cells(location: str | Path) -> tuple[list[dict], list[tuple[str, str]]]
     for path in reader.result_files():
         try:
             result = json.loads(reader.read_text(path))
+            if not isinstance(result, dict):
+                raise ValueError(f"a JSON {type(result).__name__}, not an object")
             missing = [key for key in REQUIRED_KEYS if key not in result]
             if missing:
                 raise ValueError(f"missing keys {missing}")

@@ -3,7 +3,9 @@
     orchestrator-train model=micro pruning=geometric pruning.sparsity=0.5 budget.dense_steps=300
     orchestrator-train experiment=micro_cell dry_run=true
 
-Exit status: 0 for done, diverged, skipped or planned; 1 for a failed cell; 2 for a config rejected before compute.
+Exit status: 0 for done, diverged, skipped or planned; 1 for a failed cell; 2 for input rejected before compute (a
+malformed override, a bad config value, an unwritable store, bad data). Hydra's own composition errors (an unknown
+config group option) exit 1 with Hydra's message.
 """
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from orchestrator.config import ConfigError, build_config, register_configs
+from orchestrator.preflight import check_before_compute, reject_malformed_overrides
 from orchestrator.report_cli import report_after_sweep
 from orchestrator.sweep import cell_cost, cell_resources, validate_cells
 
@@ -62,6 +65,7 @@ def run(cfg: DictConfig) -> str:
     try:
         config = build_config(cfg)
         resolved = OmegaConf.to_container(cfg, resolve=True)
+        check_before_compute(config)
         outcome = run_cell(config, resolved)
     except (ConfigError, DataError) as error:
         print(f"error: {error}", file=sys.stderr)
@@ -83,7 +87,18 @@ run.validate_jobs = validate_cells
 run.job_resources = cell_resources
 run.job_cost = cell_cost
 run.on_sweep_end = report_after_sweep
-main = hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")(run)
+hydra_main = hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")(run)
+
+
+def main() -> None:
+    """The console script: overrides that do not parse are rejected naming them whole, then Hydra runs."""
+    try:
+        reject_malformed_overrides(sys.argv[1:])
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
+    hydra_main()
+
 
 if __name__ == "__main__":
     main()

@@ -7,9 +7,9 @@
 from orchestrator.data.batches import TokenBatches
 from orchestrator.data.epochs import epochs_for
 from orchestrator.data.errors import DataError
-from orchestrator.data.prepare import PreparedData, prepare_corpus
+from orchestrator.data.prepare import PreparedData, check_corpus, prepare_corpus
 from orchestrator.data.sources import read_texts
 from orchestrator.data.tokenizer import ByteTokenizer, get_tokenizer
 
-__all__ = ["ByteTokenizer", "DataError", "PreparedData", "TokenBatches", "epochs_for", "get_tokenizer",
-           "prepare_corpus", "read_texts"]
+__all__ = ["ByteTokenizer", "DataError", "PreparedData", "TokenBatches", "check_corpus", "epochs_for",
+           "get_tokenizer", "prepare_corpus", "read_texts"]

@@ -4,7 +4,8 @@ The cache folder is `<cache_dir>/<name>-<fingerprint>`; the fingerprint covers t
 the embedded corpus; path, size and mtime for user files), the tokenizer, the validation fraction and the format
 version. A folder is written under a temporary name and renamed into place in one step, so readers only ever see
 complete folders; when two processes prepare the same corpus at once, the first rename wins and the other process
-uses its files (they are identical).
+uses its files (they are identical). The text is read, tokenized and checked before any folder is created, so bad
+data (missing, empty, not UTF-8, too short for `min_split_tokens`) raises DataError with the cache untouched.
 """
 from __future__ import annotations
 
@@ -111,20 +112,45 @@ def _load(folder: Path, fp: str) -> PreparedData | None:
                         source=meta["source"], fingerprint=fp)
 
 
-def _build(folder: Path, path: str | os.PathLike | None, tokenizer: str, val_fraction: float, fp: str) -> None:
-    """Tokenize and write the three files into `folder` (a fresh, private directory)."""
+@dataclass(frozen=True)
+class _TokenizedCorpus:
+    """A corpus read and tokenized in memory, not yet written."""
+
+    train: list[np.ndarray]
+    val: list[np.ndarray]
+    separator: np.ndarray
+    dtype: np.dtype
+    vocab_size: int
+    source: str
+
+    def n_tokens(self, documents: list[np.ndarray]) -> int:
+        return sum(len(d) for d in documents) + len(self.separator) * max(len(documents) - 1, 0)
+
+
+def _tokenize(path: str | os.PathLike | None, tokenizer: str, val_fraction: float) -> _TokenizedCorpus:
     documents, source = read_texts(path)
     tok = get_tokenizer(tokenizer)
-    dtype = token_dtype(tok.vocab_size)
     train, val = _tokenize_splits(documents, tok, val_fraction)
-    separator = tok.encode(DOCUMENT_SEPARATOR)
-    n_train = _write_split(folder / "train.bin", train, separator, dtype)
-    n_val = _write_split(folder / "val.bin", val, separator, dtype)
-    meta = {"format": FORMAT_VERSION, "fingerprint": fp, "source": source, "tokenizer": tokenizer,
-            "vocab_size": tok.vocab_size, "dtype": dtype.name, "val_fraction": float(val_fraction),
-            "n_train_tokens": n_train, "n_val_tokens": n_val, "n_train_documents": len(train),
-            "n_val_documents": len(val), "document_separator": DOCUMENT_SEPARATOR}
+    return _TokenizedCorpus(train=train, val=val, separator=tok.encode(DOCUMENT_SEPARATOR),
+                            dtype=token_dtype(tok.vocab_size), vocab_size=tok.vocab_size, source=source)
+
+
+def _write(folder: Path, corpus: _TokenizedCorpus, tokenizer: str, val_fraction: float, fp: str) -> None:
+    """Write the three files into `folder` (a fresh, private directory)."""
+    n_train = _write_split(folder / "train.bin", corpus.train, corpus.separator, corpus.dtype)
+    n_val = _write_split(folder / "val.bin", corpus.val, corpus.separator, corpus.dtype)
+    meta = {"format": FORMAT_VERSION, "fingerprint": fp, "source": corpus.source, "tokenizer": tokenizer,
+            "vocab_size": corpus.vocab_size, "dtype": corpus.dtype.name, "val_fraction": float(val_fraction),
+            "n_train_tokens": n_train, "n_val_tokens": n_val, "n_train_documents": len(corpus.train),
+            "n_val_documents": len(corpus.val), "document_separator": DOCUMENT_SEPARATOR}
     (folder / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+
+
+def _check_long_enough(n_train: int, n_val: int, source: str, min_split_tokens: int) -> None:
+    for split, tokens in (("training", n_train), ("validation", n_val)):
+        if tokens < min_split_tokens:
+            raise DataError(f"data.path: the {split} split of {source} has {tokens} tokens, fewer than "
+                            f"model.seq_len + 2 = {min_split_tokens}; use more text or a shorter model.seq_len")
 
 
 def _set_aside(folder: Path, cache: Path) -> None:
@@ -137,22 +163,49 @@ def _set_aside(folder: Path, cache: Path) -> None:
     shutil.rmtree(trash, ignore_errors=True)
 
 
-def prepare_corpus(path: str | os.PathLike | None, *, tokenizer: str = "byte", val_fraction: float = 0.05,
-                   cache_dir: str | os.PathLike) -> PreparedData:
-    """Token files for `data.path` (None = the embedded corpus), built on first use and reused afterwards."""
+def _cached(path: str | os.PathLike | None, tokenizer: str, val_fraction: float,
+            cache_dir: str | os.PathLike) -> tuple[Path, str, PreparedData | None]:
+    """(folder, fingerprint, the prepared data in that folder or None); reads only file metadata."""
     if not 0.0 < val_fraction < 0.5:
         raise DataError(f"data.val_fraction: must be in (0, 0.5), got {val_fraction}")
     get_tokenizer(tokenizer)  # an unknown name fails before any file is read
     fp = fingerprint(path, tokenizer, val_fraction)
-    cache = Path(cache_dir).expanduser()
-    folder = cache / _folder_name(path, fp)
-    prepared = _load(folder, fp)
+    folder = Path(cache_dir).expanduser() / _folder_name(path, fp)
+    return folder, fp, _load(folder, fp)
+
+
+def check_corpus(path: str | os.PathLike | None, *, tokenizer: str = "byte", val_fraction: float = 0.05,
+                 cache_dir: str | os.PathLike, min_split_tokens: int = 0) -> None:
+    """What `prepare_corpus` would raise for this corpus, writing nothing: from the cache when it holds the corpus,
+    else by reading and tokenizing it in memory."""
+    _, _, prepared = _cached(path, tokenizer, val_fraction, cache_dir)
     if prepared is not None:
+        _check_long_enough(prepared.n_train_tokens, prepared.n_val_tokens, prepared.source, min_split_tokens)
+        return
+    corpus = _tokenize(path, tokenizer, val_fraction)
+    _check_long_enough(corpus.n_tokens(corpus.train), corpus.n_tokens(corpus.val), corpus.source, min_split_tokens)
+
+
+def prepare_corpus(path: str | os.PathLike | None, *, tokenizer: str = "byte", val_fraction: float = 0.05,
+                   cache_dir: str | os.PathLike, min_split_tokens: int = 0) -> PreparedData:
+    """Token files for `data.path` (None = the embedded corpus), built on first use and reused afterwards.
+    `min_split_tokens` (model.seq_len + 2 for training): both splits must hold at least that many tokens."""
+    folder, fp, prepared = _cached(path, tokenizer, val_fraction, cache_dir)
+    if prepared is not None:
+        _check_long_enough(prepared.n_train_tokens, prepared.n_val_tokens, prepared.source, min_split_tokens)
         return prepared
+    corpus = _tokenize(path, tokenizer, val_fraction)  # bad text fails here, before anything is written
+    _check_long_enough(corpus.n_tokens(corpus.train), corpus.n_tokens(corpus.val), corpus.source, min_split_tokens)
+    return _store(corpus, folder.parent, folder, tokenizer, val_fraction, fp)
+
+
+def _store(corpus: _TokenizedCorpus, cache: Path, folder: Path, tokenizer: str, val_fraction: float,
+           fp: str) -> PreparedData:
+    """Write the corpus under a temporary name in `cache`, then rename it into place as `folder`."""
     cache.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".tmp", dir=cache))
     try:
-        _build(staging, path, tokenizer, val_fraction, fp)
+        _write(staging, corpus, tokenizer, val_fraction, fp)
         try:
             os.replace(staging, folder)
         except OSError:  # another process renamed its (identical) folder into place first, or a stale one is there
@@ -165,4 +218,3 @@ def prepare_corpus(path: str | os.PathLike | None, *, tokenizer: str = "byte", v
     if prepared is None:
         raise DataError(f"data.cache_dir: prepared data in {folder} is incomplete")
     return prepared
-

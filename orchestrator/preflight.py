@@ -1,0 +1,109 @@
+"""Checks that run before any compute and write nothing: the command line's overrides parse, the store can be
+written, a result the rerun would read is readable, and the corpus is readable and long enough.
+
+    reject_malformed_overrides(sys.argv[1:])   # before Hydra: its parse errors do not always name the key
+    check_before_compute(config)               # all of the below, for one cell
+    check_store_writable(config)               # results_dir (and data.cache_dir) can be created or written
+    check_result_readable(config)              # the cell's result.json, if there is one, is JSON
+    check_data(config)                         # DataError naming data.path: missing, empty, not UTF-8, too short
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from orchestrator.config import Config, ConfigError
+
+
+class MalformedOverride(ConfigError):
+    """A command-line override that Hydra cannot parse; the message quotes it whole, key included."""
+
+
+def reject_malformed_overrides(argv: list[str]) -> None:
+    """MalformedOverride for the first override of a Hydra command line that does not parse, quoting it whole.
+
+    Hydra's own message for `pruning.sparsity=[0.1` is "no viable alternative at input '[0.1'", which names
+    neither the key nor the override; `=foo` becomes "Could not override ''". Flags (-m, --cfg job, …) are
+    Hydra's to judge and are left alone."""
+    from hydra._internal.utils import get_args_parser
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import OverrideParseException
+
+    try:
+        overrides = get_args_parser().parse_known_args(argv)[0].overrides or []
+    except SystemExit:  # a flag Hydra's own parser rejects: Hydra reports it
+        return
+    parser = OverridesParser.create()
+    for override in overrides:
+        try:
+            parsed = parser.parse_overrides([override])[0]
+        except OverrideParseException as error:
+            lines = [line for line in str(error).splitlines()
+                     if line.strip() and not line.startswith(("Error parsing override", "See https://"))]
+            reason = lines[0].strip() if lines else "it does not parse"
+            raise MalformedOverride(f"override {override!r} is malformed: {reason} (expected key=value, e.g. "
+                                    f"pruning.sparsity=0.5, or a sweep: pruning.sparsity=0.2,0.5)") from None
+        if not parsed.key_or_group:
+            raise MalformedOverride(f"override {override!r} has no key before '=' (expected key=value, e.g. "
+                                    f"pruning.sparsity=0.5)")
+
+
+def check_store_writable(config: Config) -> None:
+    """ConfigError unless results_dir (and an explicit data.cache_dir; by default it is inside results_dir) is a
+    folder this process can write, or one it could create."""
+    check_writable_folder(config.results_dir, "results_dir")
+    if config.data.cache_dir is not None:
+        check_writable_folder(config.data.cache_dir, "data.cache_dir")
+
+
+def check_writable_folder(path: str, field: str) -> None:
+    """ConfigError naming `field` unless `path` is a writable folder or could be created as one; creates nothing.
+
+    It looks at the nearest folder that exists (the path itself or an ancestor) with os.access. That cannot be
+    perfect: permissions can change after the check, and ACLs, quotas, a full disk or a network filesystem can refuse
+    a write that os.access allows (root passes every os.access check). It catches the common mistakes — a path
+    through a regular file, a read-only location — before any compute instead of after it."""
+    target = Path(path).expanduser().absolute()
+    existing = target
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        where = "it is" if existing == target else f"{existing} is"
+        raise ConfigError(f"{field} must be a folder this process can write, got {path!r}: {where} a file, "
+                          f"not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        what = "it is not writable" if existing == target else f"{existing} is not writable, it cannot be created"
+        raise ConfigError(f"{field} must be a folder this process can write, got {path!r}: {what}")
+
+
+def check_result_readable(config: Config) -> None:
+    """ConfigError naming the file when the cell's result.json exists but does not parse: the rerun's skip logic
+    (done or diverged cells are skipped) reads it first, and a sweep should stop here rather than in every cell."""
+    from orchestrator.cell_id import cell_id
+    from orchestrator.store import CellPaths
+
+    paths = CellPaths.of(config.results_dir, config.sweep, cell_id(config))
+    try:
+        paths.is_finished()
+    except (OSError, ValueError) as error:  # store.CorruptStoreFile names the file; an OSError may not
+        message = str(error) if str(paths.result) in str(error) else f"cannot read {paths.result} ({error})"
+        raise ConfigError(f"results_dir: {message}") from None
+
+
+def check_data(config: Config) -> None:
+    """The DataError the cell's data preparation would raise, writing nothing (the cell writes the token cache, and
+    only for good data). It reads and tokenizes the corpus unless the cache already holds it: a second pass over
+    new data, paid once, so that nothing is written before every check has passed."""
+    from orchestrator.cell import data_cache_dir
+    from orchestrator.data import check_corpus
+
+    check_corpus(config.data.path, tokenizer=config.data.tokenizer, val_fraction=config.data.val_fraction,
+                 cache_dir=data_cache_dir(config), min_split_tokens=config.model.context + 2)
+
+
+def check_before_compute(config: Config) -> None:
+    """Every check of one cell that can fail before its compute starts (a dry run reads its data itself)."""
+    check_store_writable(config)
+    if not config.dry_run:
+        check_result_readable(config)
+        check_data(config)
