@@ -14,6 +14,9 @@ class RayLauncherConf:
     num_cpus: Optional[int] = None  # CPUs of a local Ray (None: all cores)
     include_dashboard: Optional[bool] = None  # local Ray only (None: Ray decides, on when installed), on dashboard_host
     dashboard_host: str = "127.0.0.1"
+    # A local Ray's head (GCS, raylet, agents, object manager) listens on 127.0.0.1 only; false: Ray's default,
+    # every interface (other machines could then reach it, token auth being the only guard).
+    localhost_only: bool = True
     connect_timeout_s: float = 20.0  # how long to wait for an unreachable cluster before failing (TCP, then Ray)
     # Jobs run one at a time in each Ray worker process. Reusing those processes (Ray's default) saves the
     # interpreter start and imports (~4 s per job here); false gives every job a fresh process (max_calls=1).

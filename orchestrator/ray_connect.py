@@ -1,5 +1,5 @@
-"""Start or join Ray for a sweep: a local Ray by default (its dashboard bound to 127.0.0.1), or an existing
-cluster (`address=auto` from a node of it or under `ray job submit`, `ray://host:port` through Ray Client).
+"""Start or join Ray for a sweep: a local Ray by default (it and its dashboard listen on 127.0.0.1 only), or an
+existing cluster (`address=auto` from a node of it or under `ray job submit`, `ray://host:port` through Ray Client).
 An explicit address that does not answer fails within about `connect_timeout_s` with a message naming it."""
 from __future__ import annotations
 
@@ -13,6 +13,9 @@ from orchestrator.launcher_config import RayLauncherConf
 
 # Ray retries a GCS that does not answer once a second, this many times (its default is 20); read when ray.init runs.
 RAY_GCS_WAIT_ENV = "RAY_gcs_server_port_wait_time_s"
+
+
+SINGLE_MACHINE_SWITCH = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"  # "0": Ray's single-machine mode, on 127.0.0.1
 
 
 class ClusterUnreachable(RuntimeError):
@@ -45,6 +48,17 @@ def _ray_waits_at_most(timeout_s: float) -> Iterator[None]:
         os.environ.pop(RAY_GCS_WAIT_ENV, None)
 
 
+def _listen_on_localhost_only() -> None:
+    """A local Ray turns 127.0.0.1 into this machine's network address and its head listens on every interface,
+    except in its single-machine mode (the laptop default), which binds everything to 127.0.0.1. Ray's switch for
+    that mode is RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0: read from the environment by the processes Ray starts, and
+    by this one at `import ray` (hence the constant too: Ray is imported already)."""
+    os.environ[SINGLE_MACHINE_SWITCH] = "0"
+    from ray._private import ray_constants
+
+    ray_constants.ENABLE_RAY_CLUSTER = False
+
+
 def connect(settings: RayLauncherConf) -> None:
     import ray
 
@@ -52,6 +66,8 @@ def connect(settings: RayLauncherConf) -> None:
         return
     runtime_env = settings.runtime_env or None
     if settings.address is None:
+        if settings.localhost_only:
+            _listen_on_localhost_only()
         ray.init(num_cpus=settings.num_cpus, include_dashboard=settings.include_dashboard,
                  dashboard_host=settings.dashboard_host, runtime_env=runtime_env, configure_logging=False)
         return
