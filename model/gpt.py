@@ -51,6 +51,7 @@ class GPTConfig:
 # CPU presets (byte-level vocab) for tests and laptops, then the paper's shapes (vocab 32k) for GPUs.
 PRESETS: dict[str, GPTConfig] = {
     "micro": GPTConfig(vocab_size=256, max_seq_len=128, n_layer=4, n_head=4, d_model=64, d_mlp=256),
+    "mini": GPTConfig(vocab_size=256, max_seq_len=128, n_layer=4, n_head=4, d_model=96, d_mlp=384),
     "tiny": GPTConfig(vocab_size=256, max_seq_len=256, n_layer=4, n_head=4, d_model=128, d_mlp=512),
     "small": GPTConfig(vocab_size=256, max_seq_len=256, n_layer=6, n_head=8, d_model=256, d_mlp=1024),
     "gpt58m": GPTConfig(vocab_size=32000, max_seq_len=1024, n_layer=6, n_head=8, d_model=512, d_mlp=2048),

@@ -22,9 +22,10 @@ from orchestrator.cell_id import cell_id
 from orchestrator.cell_job import CellJob
 from orchestrator.cell_lock import cell_lock
 from orchestrator.config import Config, static_masked_fraction
-from orchestrator.data import DataError, PreparedData, epochs_for, prepare_corpus, read_texts
+from orchestrator.data import DataError, epochs_for, prepare_corpus, read_texts
 from orchestrator.distributed import WorkerPlace, free_port
 from orchestrator.p2_cell import base_config, base_summary
+from orchestrator.preflight import as_finetune_error, check_finetune_split
 from orchestrator.result import failed_result
 from orchestrator.store import CellPaths, read_json, write_json_atomic, write_text_atomic
 from orchestrator.worker import run_worker
@@ -84,14 +85,16 @@ def run_cell(config: Config, resolved: dict, *, stop_after_step: int | None = No
     if paths.is_finished():
         return CellOutcome("skipped", paths, paths.read_result())
     base = _trained_base(config, resolved) if config.structured.method != "none" else None
-    data = prepare_corpus(config.data.path, tokenizer=config.data.tokenizer, val_fraction=config.data.val_fraction,
-                          cache_dir=data_cache_dir(config))
-    _check_corpus_fits(config, data)
+    settings = {"tokenizer": config.data.tokenizer, "val_fraction": config.data.val_fraction,
+                "cache_dir": data_cache_dir(config), "min_split_tokens": config.model.context + 2}
+    data = prepare_corpus(config.data.path, **settings)
+    check_finetune_split(config, data.n_val_tokens, data.source)
     finetune_data = None
     if config.finetune.steps and config.finetune.data_path is not None:
-        finetune_data = prepare_corpus(config.finetune.data_path, tokenizer=config.data.tokenizer,
-                                       val_fraction=config.data.val_fraction, cache_dir=data_cache_dir(config))
-        _check_corpus_fits(config, finetune_data, "finetune.data_path")
+        try:
+            finetune_data = prepare_corpus(config.finetune.data_path, **settings)
+        except DataError as error:
+            raise as_finetune_error(error) from None
     job = CellJob(config=config, resolved=resolved, plan=plan, cell_id=paths.root.name, paths=paths, data=data,
                   finetune_data=finetune_data, base=base, launched_at=_job_started_at())
     with cell_lock(paths.root, on_wait=lambda: print(f"[orchestrator] cell {job.cell_id}: another process is "
@@ -146,19 +149,6 @@ def _run_worker_group(job: CellJob, stop_after_step: int | None) -> str | None:
             print(f"[orchestrator] cell {job.cell_id}: worker {error.error_index} died ({error.signal_name}); "
                   f"restarting from the last checkpoint ({attempt + 1}/{restarts})", flush=True)
     return "interrupted" if stop_after_step is not None and not job.paths.result.exists() else None
-
-
-def _check_corpus_fits(config: Config, data: PreparedData, field: str = "data.path") -> None:
-    needed = config.model.context + 2
-    splits = [("training", data.n_train_tokens), ("validation", data.n_val_tokens)]
-    if config.finetune.steps and config.finetune.data_path is None and field == "data.path":
-        tail = config.finetune.eval_fraction  # fine-tuning trains on the validation split's head, evaluates on its tail
-        splits += [("fine-tuning (validation head)", round((1 - tail) * data.n_val_tokens)),
-                   ("fine-tuning evaluation (validation tail)", round(tail * data.n_val_tokens))]
-    for split, tokens in splits:
-        if tokens < needed:
-            raise DataError(f"{field}: the {split} split of {data.source} has {tokens} tokens, fewer than "
-                            f"model.seq_len + 2 = {needed}; use more text or a shorter model.seq_len")
 
 
 def _write_cell_header(paths: CellPaths, resolved: dict, plan: Plan, config: Config) -> None:

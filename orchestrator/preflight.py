@@ -95,10 +95,42 @@ def check_data(config: Config) -> None:
     only for good data). It reads and tokenizes the corpus unless the cache already holds it: a second pass over
     new data, paid once, so that nothing is written before every check has passed."""
     from orchestrator.cell import data_cache_dir
-    from orchestrator.data import check_corpus
+    from orchestrator.data import DataError, check_corpus
 
-    check_corpus(config.data.path, tokenizer=config.data.tokenizer, val_fraction=config.data.val_fraction,
-                 cache_dir=data_cache_dir(config), min_split_tokens=config.model.context + 2)
+    settings = {"tokenizer": config.data.tokenizer, "val_fraction": config.data.val_fraction,
+                "cache_dir": data_cache_dir(config), "min_split_tokens": config.model.context + 2}
+    _, n_val, source = check_corpus(config.data.path, **settings)
+    check_finetune_split(config, n_val, source)
+    if config.finetune.steps and config.finetune.data_path is not None:
+        try:
+            check_corpus(config.finetune.data_path, **settings)
+        except DataError as error:
+            raise as_finetune_error(error) from None
+
+
+def as_finetune_error(error):
+    """The data layer names `data.path`; for the fine-tuning corpus the field is `finetune.data_path`."""
+    from orchestrator.data import DataError
+
+    message = str(error)
+    return DataError("finetune.data_path" + message.removeprefix("data.path")) if message.startswith("data.path") else error
+
+
+def check_finetune_split(config: Config, n_val_tokens: int, source: str) -> None:
+    """Fine-tuning without finetune.data_path trains on the head of the validation split and evaluates on its tail
+    (finetune.eval_fraction of it): each must hold a context."""
+    from orchestrator.data import DataError
+
+    finetune, needed = config.finetune, config.model.context + 2
+    if not finetune.steps or finetune.data_path is not None:
+        return
+    for part, share in (("head (fine-tuning)", 1 - finetune.eval_fraction), ("tail (its evaluation)",
+                                                                             finetune.eval_fraction)):
+        tokens = round(share * n_val_tokens)
+        if tokens < needed:
+            raise DataError(f"finetune.eval_fraction: the validation split of {source} has {n_val_tokens} tokens, "
+                            f"its {part} {tokens}, fewer than model.seq_len + 2 = {needed}; use more text, a "
+                            "shorter model.seq_len, another finetune.eval_fraction or finetune.data_path")
 
 
 def check_before_compute(config: Config) -> None:

@@ -31,6 +31,11 @@ def predict_loss(constants: dict, n: float, d: float) -> float:
     return float(constants["E"] + constants["A"] / n ** constants["alpha"] + constants["B"] / d ** constants["beta"])
 
 
+def is_post_training(cell: dict) -> bool:
+    """A P² cell: post-training of a structurally pruned base (reported in its own section)."""
+    return isinstance(cell.get("structured"), dict)
+
+
 def is_dense(cell: dict) -> bool:
     """A dense cell: no pruning schedule, or zero target sparsity."""
     return cell["cell"]["schedule"] == "none" or float(cell["cell"]["sparsity"]) == 0.0
@@ -234,7 +239,11 @@ def law_curves(cells: list[dict], fit: dict, path: Path) -> Path | None:
 
 def write_figures(cells: list[dict], fit: dict | None, out_dir: Path) -> dict[str, Path]:
     """Write every figure that has data into out_dir; returns file stem -> path, in a fixed order."""
-    fit = fit or {}
+    from orchestrator.report_p2 import p2_figure, p2_fits  # they build on this module's helpers
+    from orchestrator.report_spdf import spdf_figure
+
+    fit, all_cells = fit or {}, cells
+    cells = [cell for cell in cells if not is_post_training(cell)]
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written: dict[str, Path | None] = {
@@ -245,7 +254,6 @@ def write_figures(cells: list[dict], fit: dict | None, out_dir: Path) -> dict[st
         written[f"heatmap_{duration}"] = heatmap(duration, rows, cols, grid, out_dir / f"heatmap_{duration}.png")
     written["predicted_vs_measured"] = predicted_vs_measured(cells, fit, out_dir / "predicted_vs_measured.png")
     written["law_curves"] = law_curves(cells, fit, out_dir / "law_curves.png")
-    from orchestrator.report_spdf import spdf_figure  # it builds on this module's helpers
-
     written["spdf"] = spdf_figure(cells, out_dir / "spdf.png")
+    written["p2"] = p2_figure(all_cells, p2_fits(all_cells), out_dir / "p2.png")
     return {name: path for name, path in written.items() if path is not None}

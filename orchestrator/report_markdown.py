@@ -14,8 +14,9 @@ from pathlib import Path
 import numpy as np
 
 from orchestrator.report_figures import (
-    duration_label, duration_order, is_dense, predict_loss, val_loss, window_label,
+    duration_label, duration_order, is_dense, is_post_training, predict_loss, val_loss, window_label,
 )
+from orchestrator.report_p2 import p2_fits, p2_section
 from orchestrator.report_spdf import spdf_section
 
 WINDOW_SCHEDULES = ("geometric", "cubic")
@@ -238,14 +239,16 @@ def figures_section(figures: dict[str, Path], out_dir: Path) -> list[str]:
 def render_report(cells: list[dict], fit: dict | None, figures: dict[str, Path], out_dir: Path, *,
                   skipped: list[tuple[str, str]] = ()) -> str:
     """The full markdown report; deterministic for the same inputs."""
-    fit = fit or {}
+    fit, study = fit or {}, [cell for cell in cells if not is_post_training(cell)]
+    p2 = p2_section(cells, p2_fits(cells))
+    cells = study  # the pruning-journey sections read pre-training cells only
     found = conclusions(cells, fit)
     lines = ["# Sweep report", ""] + study_section(cells, fit)
     lines += ["## Conclusions", "", _predictor_bullet(found["predictor"]), _windows_bullet(found["windows"]),
               _gap_bullet(found["dense_gap"]), ""]
     lines += ["## Size-law fit", ""] + fit_table(fit)
     lines += ["## Best pruning windows", ""] + windows_table(found["windows"])
-    lines += spdf_section(cells)
+    lines += spdf_section(cells) + p2
     lines += figures_section(figures, out_dir)
     if skipped:
         lines += ["## Skipped files", "", "| path | reason |", "|---|---|"]

@@ -209,9 +209,10 @@ def bootstrap_intervals(N, D, L, *, samples: int = 100, seed: int = 0, starts: i
 
 
 def _usable(cells: list[dict]) -> list[dict]:
-    """Cells with status done, a finite val_loss and positive finite sizes and tokens."""
+    """Cells with status done, a finite val_loss and positive finite sizes and tokens. P² cells (post-training of a
+    structurally pruned model, result.json `structured`) are not pre-training runs: they have a law of their own."""
     keys = (*PREDICTORS, "tokens", "val_loss")
-    return [cell for cell in cells if cell.get("status") == "done"
+    return [cell for cell in cells if cell.get("status") == "done" and cell.get("structured") is None
             and all(isinstance(cell.get(key), (int, float)) and math.isfinite(cell[key]) and cell[key] > 0
                     for key in keys)]
 

@@ -457,3 +457,22 @@ def test_report_on_a_store_of_corrupt_results_names_each_file_and_writes_nothing
     before = snapshot(store)
     assert_rejected(_run_report(capsys, str(store)), "no readable result.json", str(torn), str(not_an_object))
     assert snapshot(store) == before
+
+
+def test_fine_tuning_data_is_checked_before_compute_and_named(tmp_path):
+    from conftest import build
+    from orchestrator.data import DataError
+    from orchestrator.preflight import check_before_compute
+
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    store = tmp_path / "store"
+    config, _ = build(["pruning=static", "finetune.steps=10", f"finetune.data_path={empty}",
+                       f"results_dir={store}"])
+    with pytest.raises(DataError, match="^finetune.data_path: file .*empty.txt is empty"):
+        check_before_compute(config)
+    config, _ = build(["pruning=static", "finetune.steps=10", "finetune.eval_fraction=0.0001",
+                       f"results_dir={store}"])
+    with pytest.raises(DataError, match="finetune.eval_fraction"):
+        check_before_compute(config)
+    assert not store.exists()

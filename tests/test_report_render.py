@@ -164,3 +164,29 @@ def test_the_spdf_section_sets_compute_saved_against_the_fine_tuned_loss(tmp_pat
 def test_a_study_without_fine_tuning_has_no_spdf_section(tmp_path):
     cells = [_cell("c", "geometric", 0.5, (0.1, 0.5), 100, 0, 1000.0, 3.0)]
     assert "SPDF" not in render_report(cells, None, write_figures(cells, None, tmp_path), tmp_path)
+
+
+def _p2_cell(n0: float, rho: float, law: dict, l0: float) -> dict:
+    from orchestrator.p2_law import predict_p2
+
+    tokens = [1000 * k for k in (1, 2, 4, 8, 16, 32)]
+    losses = predict_p2(law, rho, n0, tokens, l0)
+    cell = _cell(f"p2-{n0:g}-{rho:g}", "none", 0.0, (0.0, 0.0), 32, 0, n0 * (1 - rho), float(losses[-1]))
+    cell["metrics"] = [{"step": k, "tokens": t, "val_loss": float(v)} for k, (t, v) in
+                       enumerate(zip(tokens, losses), 1)]
+    return cell | {"structured": {"method": "width", "ratio": rho, "n0": n0, "l0": l0, "n_pruned": n0 * (1 - rho)}}
+
+
+def test_the_p2_section_fits_the_post_training_law_and_keeps_p2_cells_out_of_the_journey(tmp_path):
+    law = {"N_C": 3.0, "D_C": 40.0, "E": 0.05, "alpha": 0.3, "beta": 0.4, "gamma": 0.5, "delta": 0.1}
+    p2 = [_p2_cell(n0, rho, law, 3.0) for n0 in (2e5, 4e5, 8e5) for rho in (0.15, 0.25, 0.35)]
+    journey = [_cell("dense", "none", 0.0, (0.0, 0.0), 100, 0, 1000.0, 3.1)]
+    figures = write_figures(journey + p2, None, tmp_path)
+    assert figures["p2"].read_bytes().startswith(PNG)
+    markdown = render_report(journey + p2, None, figures, tmp_path)
+    assert "## P²: post-training after structured pruning" in markdown and "### width" in markdown
+    all_points = next(line for line in markdown.splitlines() if line.startswith("| 3 | 40 |") or "| 36 |" in line)
+    assert float(all_points.split("|")[-3]) < 1e-4, "points drawn from the law are fitted exactly"
+    heldout = next(line for line in markdown.splitlines() if line.startswith("| heldout |"))
+    assert float(heldout.split("|")[3]) < 0.02, "12 early points of small models still predict the rest"
+    assert "p2-" not in markdown.split("## P²")[0], "P² cells stay out of the pruning-journey sections"

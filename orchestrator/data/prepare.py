@@ -175,15 +175,17 @@ def _cached(path: str | os.PathLike | None, tokenizer: str, val_fraction: float,
 
 
 def check_corpus(path: str | os.PathLike | None, *, tokenizer: str = "byte", val_fraction: float = 0.05,
-                 cache_dir: str | os.PathLike, min_split_tokens: int = 0) -> None:
+                 cache_dir: str | os.PathLike, min_split_tokens: int = 0) -> tuple[int, int, str]:
     """What `prepare_corpus` would raise for this corpus, writing nothing: from the cache when it holds the corpus,
-    else by reading and tokenizing it in memory."""
+    else by reading and tokenizing it in memory. Returns (training tokens, validation tokens, source)."""
     _, _, prepared = _cached(path, tokenizer, val_fraction, cache_dir)
     if prepared is not None:
-        _check_long_enough(prepared.n_train_tokens, prepared.n_val_tokens, prepared.source, min_split_tokens)
-        return
-    corpus = _tokenize(path, tokenizer, val_fraction)
-    _check_long_enough(corpus.n_tokens(corpus.train), corpus.n_tokens(corpus.val), corpus.source, min_split_tokens)
+        counts = prepared.n_train_tokens, prepared.n_val_tokens, prepared.source
+    else:
+        corpus = _tokenize(path, tokenizer, val_fraction)
+        counts = corpus.n_tokens(corpus.train), corpus.n_tokens(corpus.val), corpus.source
+    _check_long_enough(*counts, min_split_tokens)
+    return counts
 
 
 def prepare_corpus(path: str | os.PathLike | None, *, tokenizer: str = "byte", val_fraction: float = 0.05,
