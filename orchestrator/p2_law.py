@@ -131,10 +131,15 @@ def predict_p2(params: dict, rho, n0, d, l0) -> np.ndarray:
     rho, n0, d, l0 = (np.asarray(values, dtype=float) for values in (rho, n0, d, l0))
     log_n0 = np.log(n0)
     log_scale = -params["gamma"] * np.log(rho) - params["delta"] * log_n0
-    terms = (np.exp(log_scale + math.log(params["N_C"]) - params["alpha"] * log_n0)
-             + np.exp(log_scale + math.log(params["D_C"]) - params["beta"] * np.log(d))
-             + np.exp(log_scale + math.log(params["E"])))
+    terms = (np.exp(log_scale + _log(params["N_C"]) - params["alpha"] * log_n0)
+             + np.exp(log_scale + _log(params["D_C"]) - params["beta"] * np.log(d))
+             + np.exp(log_scale + _log(params["E"])))
     return l0 + terms
+
+
+def _log(constant: float) -> float:
+    """log of a fitted constant; one that underflowed to 0 when the fit drove it to nothing contributes 0."""
+    return math.log(constant) if constant > 0 else -math.inf
 
 
 def heldout_split(rho, n0, d, *, early_fraction: float = 0.5) -> dict[str, np.ndarray]:

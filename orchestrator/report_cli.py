@@ -36,7 +36,8 @@ def build_report(results_dir: str | Path, out_dir: str | Path | None = None, *, 
     from orchestrator.report_figures import write_figures
     from orchestrator.report_markdown import render_report
     from orchestrator.report_wandb import log_summary_run
-    from orchestrator.scaling_law import fit_predictors
+    from orchestrator.report_p2 import p2_fits
+    from orchestrator.scaling_law import fit_predictors, fittable_cells
 
     name = str(results_dir).rstrip("/").rsplit("/", 1)[-1]
     if out_dir is None:  # beside the cells for a local store; ./report-<name> for a URI
@@ -46,12 +47,14 @@ def build_report(results_dir: str | Path, out_dir: str | Path | None = None, *, 
     if not cells:
         unreadable = "".join(f"; skipped {path}: {reason}" for path, reason in skipped)
         raise NoCells(f"RESULTS_DIR {results_dir} holds no readable result.json{unreadable}")
-    usable = [c for c in cells if c.get("status") == "done" and c.get("val_loss") is not None]
     fit, fit_path = None, None
-    if len(usable) >= MIN_CELLS_TO_FIT:
+    if len(fittable_cells(cells)) >= MIN_CELLS_TO_FIT:
         fit = fit_predictors(cells, bootstrap_samples=bootstrap)
         fit_path = out / "fit.json"
         write_json_atomic(fit_path, fit)
+    p2 = p2_fits(cells)
+    if any("fit" in entry for entry in p2.values()):  # the P² law per pruning method, beside fit.json
+        write_json_atomic(out / "p2_fit.json", p2)
     out.mkdir(parents=True, exist_ok=True)
     figures = write_figures(cells, fit, out)
     markdown = render_report(cells, fit, figures, out, skipped=skipped)

@@ -43,7 +43,8 @@ def p2_fits(cells: list[dict]) -> dict[str, dict]:
         if p["loss"].size < MIN_POINTS:
             fits[method] = {"error": f"{p['loss'].size} points, the law needs at least {MIN_POINTS}"}
             continue
-        entry: dict = {"fit": fit_p2(*args), "n_points": int(p["loss"].size)}
+        entry: dict = {"fit": fit_p2(*args), "n_points": int(p["loss"].size),
+                       "below_l0": int((p["loss"] < p["l0"]).sum())}
         try:
             entry["heldout"] = p2_heldout_error(*args)
         except ValueError as error:  # too few training points once the held-out parts are set aside
@@ -69,6 +70,11 @@ def p2_section(cells: list[dict], fits: dict[str, dict]) -> list[str]:
             lines += ["", f"Not fitted: {entry['error']}.", ""]
             continue
         fit, held = entry["fit"], entry["heldout"]
+        if entry["below_l0"]:
+            lines += ["", f"**{entry['below_l0']} of {entry['n_points']} points are below their base's L0**: "
+                      "post-training improved on the unpruned model, so its base was not trained to convergence; "
+                      "the law (every term ≥ 0) cannot describe those points and its constants are not meaningful "
+                      "here. Train the bases longer (budget.dense_steps) or post-train at a lower structured.lr."]
         lines += ["", "| " + " | ".join(LAW_KEYS) + " | RMSE (all points) | points |",
                   "|" + "---|" * (len(LAW_KEYS) + 2),
                   "| " + " | ".join(_fmt(fit[k]) for k in LAW_KEYS) + f" | {_fmt(fit['rmse'])} | {fit['n_points']} |",

@@ -208,7 +208,7 @@ def bootstrap_intervals(N, D, L, *, samples: int = 100, seed: int = 0, starts: i
     return {name: (float(low[k]), float(high[k])) for k, name in enumerate(PARAM_NAMES)}
 
 
-def _usable(cells: list[dict]) -> list[dict]:
+def fittable_cells(cells: list[dict]) -> list[dict]:
     """Cells with status done, a finite val_loss and positive finite sizes and tokens. P² cells (post-training of a
     structurally pruned model, result.json `structured`) are not pre-training runs: they have a law of their own."""
     keys = (*PREDICTORS, "tokens", "val_loss")
@@ -220,7 +220,7 @@ def _usable(cells: list[dict]) -> list[dict]:
 def fit_predictors(cells: list[dict], *, bootstrap_samples: int = 100, seed: int = 0,
                    starts: int | None = DEFAULT_STARTS) -> dict:
     """The fit.json payload: one Chinchilla fit per size predictor, ranked by heldout_rmse ascending."""
-    usable = _usable(cells)
+    usable = fittable_cells(cells)
     if len(usable) < 5:
         raise ValueError(f"need at least 5 finished cells with finite val_loss, got {len(usable)}")
     D = np.array([cell["tokens"] for cell in usable], dtype=float)
