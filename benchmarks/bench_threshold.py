@@ -18,24 +18,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from figures import BenchmarkResult, Figure, Target, add_json_option, publish  # noqa: E402
+from proc_memory import reset_peak, status_mib  # noqa: E402
+
 METHODS = ("kth_smallest_magnitude", "torch.kthvalue(cat)")
-
-
-def _status_mib(field: str) -> float:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024  # kB → MiB
-    raise RuntimeError(f"{field} not in /proc/self/status")
-
-
-def _reset_peak() -> bool:
-    try:
-        with open("/proc/self/clear_refs", "w") as clear_refs:
-            clear_refs.write("5")  # resets VmHWM to the current RSS (Linux ≥ 4.0)
-        return True
-    except OSError:
-        return False
 
 
 def _build_tensors(params: int, n_tensors: int, seed: int):
@@ -57,8 +43,8 @@ def run_method(method: str, params: int, n_tensors: int, seed: int, k_fraction: 
 
     tensors = _build_tensors(params, n_tensors, seed)
     k = max(1, round(k_fraction * params))
-    peak_reset = _reset_peak()
-    resident = _status_mib("VmRSS")
+    peak_reset = reset_peak()
+    resident = status_mib("VmRSS")
     began = time.perf_counter()
     if method == METHODS[0]:
         from pruning.threshold import kth_smallest_magnitude
@@ -67,7 +53,7 @@ def run_method(method: str, params: int, n_tensors: int, seed: int, k_fraction: 
     else:
         value = torch.cat([t.flatten() for t in tensors]).abs_().kthvalue(k).values.item()
     seconds = time.perf_counter() - began
-    return {"method": method, "seconds": seconds, "extra_mib": _status_mib("VmHWM") - resident,
+    return {"method": method, "seconds": seconds, "extra_mib": status_mib("VmHWM") - resident,
             "resident_mib": resident, "value": value, "peak_reset": peak_reset, "k": k}
 
 
@@ -87,6 +73,29 @@ def _child_main(results, *arguments) -> None:
     results.put(run_method(*arguments))
 
 
+def threshold_figures(ours: dict, reference: dict, params: int) -> list[Figure]:
+    """Same threshold (exactly), extra peak memory ÷ the weights' size (target ≤ 10 %), and both methods side by
+    side: time and extra peak memory."""
+    weights_mib, extra = params * 4 / 2**20, ours["extra_mib"]
+    memory = Figure("extra peak memory of `kth_smallest_magnitude` ÷ the weights (fp32)", extra / weights_mib,
+                    f"{100 * extra / weights_mib:.1f} %", f"{extra:,.0f} MiB of {weights_mib:,.0f} MiB",
+                    Target("<=", 0.10, "<= 10 %"))
+    same_name, identical = "same threshold as `torch.kthvalue` on the concatenation", Target("==", True, "identical")
+    if "failed" in reference:
+        return [Figure(same_name, None, "not measured", f"reference {reference['failed']}", identical), memory]
+    same = ours["value"] == reference["value"]
+    time_ratio, memory_ratio = reference["seconds"] / ours["seconds"], reference["extra_mib"] / max(extra, 1.0)
+    return [
+        Figure(same_name, same, "identical" if same else "differs", f"{ours['value']!r} vs {reference['value']!r}",
+               identical),
+        memory,
+        Figure("time: `kthvalue` on the concatenation ÷ `kth_smallest_magnitude`", time_ratio,
+               f"{time_ratio:.1f}×", f"{reference['seconds']:.2f} s vs {ours['seconds']:.2f} s"),
+        Figure("extra peak memory: `kthvalue` on the concatenation ÷ `kth_smallest_magnitude`", memory_ratio,
+               f"{memory_ratio:.1f}×", f"{reference['extra_mib']:,.0f} MiB vs {extra:,.0f} MiB"),
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--params", type=int, default=1_000_000_000, help="total fp32 elements")
@@ -95,29 +104,19 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=0,
                         help="torch threads in each child (0: torch's default); 1 is steadier on a busy machine")
+    add_json_option(parser)
     args = parser.parse_args()
 
     context = multiprocessing.get_context("spawn")
     ours, reference = (_run_in_child(context, method, args) for method in METHODS)
-    print(f"params={args.params:,} tensors={args.tensors} k={max(1, round(args.k_fraction * args.params)):,} "
-          f"threads={args.threads or 'default'}")
-    print(f"{'method':<26}{'seconds':>10}{'extra peak MiB':>16}  value")
-    for result in (ours, reference):
-        if "failed" in result:
-            print(f"{result['method']:<26}  {result['failed']}")
-        else:
-            print(f"{result['method']:<26}{result['seconds']:>10.2f}{result['extra_mib']:>16,.0f}  "
-                  f"{result['value']!r}  (tensors resident {result['resident_mib']:,.0f} MiB, "
-                  f"peak reset {result['peak_reset']})")
     if "failed" in ours:
-        raise SystemExit(1)
-    if "failed" in reference:
-        return
-    print(f"{'ratio (reference / ours)':<26}{reference['seconds'] / ours['seconds']:>10.1f}"
-          f"{reference['extra_mib'] / max(ours['extra_mib'], 1.0):>16.1f}")
-    same = ours["value"] == reference["value"]
-    print(f"same value: {same}")
-    if not same:
+        raise SystemExit(f"{ours['method']}: {ours['failed']}")
+    result = BenchmarkResult("threshold", threshold_figures(ours, reference, args.params), notes=[
+        f"params {args.params:,} in {args.tensors} synthetic fp32 tensors, k = {ours['k']:,}, "
+        f"threads {args.threads or 'default'}, tensors resident {ours['resident_mib']:,.0f} MiB, "
+        f"peak reset through clear_refs: {ours['peak_reset']}"])
+    publish(result, args.json)
+    if reference.get("value", ours["value"]) != ours["value"]:
         raise SystemExit(1)
 
 

@@ -6,7 +6,10 @@ nothing but join a process group and leave:
   2. one Ray task (2 CPUs) that spawns 2 processes with torch.multiprocessing and joins a gloo group in each —
      what orchestrator/cell.py does for a cell with train.workers=2.
 
-    .venv/bin/python benchmarks/bench_worker_group.py [--repeats 3]
+The first is the fixed cost a cell with train.workers=2 pays before its first step (target ≤ 2 s, the per-cell
+fixed overhead on Ray).
+
+    .venv/bin/python benchmarks/bench_worker_group.py [--repeats 3] [--json PATH]
 """
 from __future__ import annotations
 
@@ -15,6 +18,8 @@ import os
 import statistics
 import tempfile
 import time
+
+from figures import BenchmarkResult, Figure, Target, add_json_option, publish
 
 
 def _join_group(rank: int, world_size: int, port: int) -> None:
@@ -64,6 +69,7 @@ def torch_trainer(storage: str) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
+    add_json_option(parser)
     args = parser.parse_args()
     import ray
 
@@ -78,11 +84,13 @@ def main() -> None:
         ours.append(time.perf_counter() - started)
         trainer.append(torch_trainer(storage))
     ray.shutdown()
-    print(f"machine: {os.cpu_count()} cores; medians of {args.repeats}")
-    print("| worker group of 2 (gloo), start to finish of an empty job | seconds |")
-    print("|---|---|")
-    print(f"| Ray task spawning 2 processes (the orchestrator's cells) | {statistics.median(ours):.2f} |")
-    print(f"| Ray Train TorchTrainer(num_workers=2).fit() | {statistics.median(trainer):.2f} |")
+    ours, trainer = statistics.median(ours), statistics.median(trainer)
+    publish(BenchmarkResult("worker_group", [
+        Figure("2-worker gloo group started by a Ray task spawning 2 processes (a cell with train.workers=2)", ours,
+               f"{ours:.2f} s", "", Target("<=", 2.0, "<= 2 s")),
+        Figure("Ray Train `TorchTrainer(num_workers=2).fit()` ÷ the Ray task spawning 2 processes", trainer / ours,
+               f"{trainer / ours:.1f}×", f"{trainer:.2f} s vs {ours:.2f} s"),
+    ], notes=[f"{os.cpu_count()} cores; empty jobs (join, barrier, leave); medians of {args.repeats}"]), args.json)
 
 
 if __name__ == "__main__":
