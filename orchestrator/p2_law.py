@@ -8,7 +8,8 @@ loss of the model before pruning. As in the paper, L0 is measured (an input per 
 constants are N_C, D_C, E, alpha, beta, gamma, delta.
 
 Fit: Levenberg–Marquardt (scipy.optimize.least_squares, method="lm") on residuals in loss units. Parametrisation:
-the three constants as logs (they stay positive) and log ρ, log N0, log D centred on their means over the fitted
+the three constants as logs (they stay positive), α and β as softplus of free parameters (they stay positive:
+more parameters or tokens never raise the loss; γ and δ are free), and log ρ, log N0, log D centred on their means over the fitted
 points, so that every term is O(1) whatever the units; the centring is folded back into N_C, D_C, E afterwards
 (an exact change of variables). Starts: a grid of exponents (alpha, beta, gamma, delta), each with the constants
 solved by non-negative least squares (the law is linear in N_C, D_C, E for fixed exponents); LM runs from the
@@ -57,9 +58,25 @@ def _validate(rho, n0, d, loss, l0) -> tuple[np.ndarray, ...]:
     return arrays["rho"], arrays["n0"], arrays["d"], arrays["loss"], arrays["l0"]
 
 
+def _softplus(x):
+    """log(1 + e^x): α and β are softplus of free parameters, so they stay > 0 (more parameters or more tokens
+    never raise the loss); γ and δ are free."""
+    return np.logaddexp(0.0, x)
+
+
+def _inverse_softplus(y: float) -> float:
+    return float(y + np.log(-np.expm1(-y)))
+
+
+def _sigmoid(x):
+    return 0.5 * (1.0 + np.tanh(0.5 * x))
+
+
 def _increments(theta: np.ndarray, w: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """The three terms of L − L0 in centred coordinates, shape (n, 3); theta = (nc, dc, e, α, β, γ, δ)."""
-    nc, dc, e, alpha, beta, gamma, delta = theta
+    """The three terms of L − L0 in centred coordinates, shape (n, 3); theta = (nc, dc, e, a, b, γ, δ) with
+    α = softplus(a), β = softplus(b)."""
+    nc, dc, e, a, b, gamma, delta = theta
+    alpha, beta = _softplus(a), _softplus(b)
     scale = -gamma * w - delta * u
     exponents = np.stack([scale + nc - alpha * u, scale + dc - beta * v, scale + e], axis=1)
     return np.exp(np.clip(exponents, -_MAX_EXPONENT, _MAX_EXPONENT))
@@ -73,7 +90,8 @@ def _jacobian(theta, w, u, v, excess) -> np.ndarray:
     """d residual / d (nc, dc, e, α, β, γ, δ)."""
     terms = _increments(theta, w, u, v)  # (n, 3)
     total = terms.sum(axis=1)
-    return np.stack([terms[:, 0], terms[:, 1], terms[:, 2], -u * terms[:, 0], -v * terms[:, 1],
+    d_alpha, d_beta = _sigmoid(theta[3]), _sigmoid(theta[4])  # d softplus / d raw
+    return np.stack([terms[:, 0], terms[:, 1], terms[:, 2], -u * terms[:, 0] * d_alpha, -v * terms[:, 1] * d_beta,
                      -w * total, -u * total], axis=1)
 
 
@@ -86,7 +104,8 @@ def _grid_starts(w, u, v, excess, starts: int) -> list[np.ndarray]:
         constants, residual_norm = nnls(features, excess)
         floor = max(constants.max(), 1e-12) * 1e-3  # a zero constant becomes small but finite in log space
         logs = np.log(np.maximum(constants, floor))
-        scored.append((residual_norm, np.array([*logs, alpha, beta, gamma, delta])))
+        scored.append((residual_norm, np.array([*logs, _inverse_softplus(alpha), _inverse_softplus(beta), gamma,
+                                                delta])))
     scored.sort(key=lambda item: item[0])
     return [theta for _, theta in scored[:max(1, starts)]]
 
@@ -119,7 +138,8 @@ def fit_p2(rho, n0, d, loss, l0, *, starts: int = DEFAULT_STARTS) -> dict:
 def _uncentred(theta: np.ndarray, centres: tuple[float, float, float]) -> dict:
     """Fold the centring back: (1/ρ)^γ (1/N0)^δ with raw ρ, N0 differs from the centred form by exp(γ c_ρ + δ c_N),
     and N0^−α, D^−β by exp(α c_N), exp(β c_D)."""
-    nc, dc, e, alpha, beta, gamma, delta = (float(value) for value in theta)
+    nc, dc, e, a, b, gamma, delta = (float(value) for value in theta)
+    alpha, beta = float(_softplus(a)), float(_softplus(b))
     c_rho, c_n, c_d = centres
     shared = gamma * c_rho + delta * c_n
     return {"N_C": math.exp(nc + alpha * c_n + shared), "D_C": math.exp(dc + beta * c_d + shared),
