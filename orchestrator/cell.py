@@ -84,7 +84,7 @@ def run_cell(config: Config, resolved: dict, *, stop_after_step: int | None = No
         return CellOutcome("planned", paths, None)
     if paths.is_finished():
         return CellOutcome("skipped", paths, paths.read_result())
-    base = _trained_base(config, resolved) if config.structured.method != "none" else None
+    base = _trained_base(config, resolved, paths) if config.structured.method != "none" else None
     settings = {"tokenizer": config.data.tokenizer, "val_fraction": config.data.val_fraction,
                 "cache_dir": data_cache_dir(config), "min_split_tokens": config.model.context + 2}
     data = prepare_corpus(config.data.path, **settings)
@@ -109,7 +109,7 @@ def run_cell(config: Config, resolved: dict, *, stop_after_step: int | None = No
         try:
             status = _run_worker_group(job, stop_after_step)
         except Exception as error:
-            write_json_atomic(paths.result, failed_result(job, error))
+            write_json_atomic(paths.result, failed_result(config, job.cell_id, error))
             raise
     if status == "interrupted":
         return CellOutcome("interrupted", paths, None)
@@ -117,11 +117,17 @@ def run_cell(config: Config, resolved: dict, *, stop_after_step: int | None = No
     return CellOutcome(result["status"], paths, result)
 
 
-def _trained_base(config: Config, resolved: dict) -> dict:
-    """P²: run the dense base cell first (skipped when done; waited for when another process runs it)."""
-    base_cfg, base_resolved = base_config(config, resolved)
-    outcome = run_cell(base_cfg, base_resolved)
-    return base_summary(outcome.result or {}, outcome.paths.root.name, str(outcome.paths.final_model))
+def _trained_base(config: Config, resolved: dict, paths: CellPaths) -> dict:
+    """P²: run the dense base cell first (skipped when done; waited for when another process runs it). A base that
+    fails or diverges fails this cell too, and its result.json says why."""
+    try:
+        base_cfg, base_resolved = base_config(config, resolved)
+        outcome = run_cell(base_cfg, base_resolved)
+        return base_summary(outcome.result or {}, outcome.paths.root.name, str(outcome.paths.final_model))
+    except Exception as error:
+        with cell_lock(paths.root):
+            write_json_atomic(paths.result, failed_result(config, paths.root.name, error))
+        raise
 
 
 def _job_started_at() -> float:

@@ -46,12 +46,12 @@ def cell_result(job, *, status: str, steps: int, final_loss: float, val_loss: fl
     return result
 
 
-def failed_result(job, error: BaseException) -> dict:
+def failed_result(config, cell_id: str, error: BaseException) -> dict:
     return {
         "status": "failed",
-        "cell_id": job.cell_id,
-        "sweep": job.config.sweep,
-        "cell": cell_coordinates(job.config),
+        "cell_id": cell_id,
+        "sweep": config.sweep,
+        "cell": cell_coordinates(config),
         "error": f"{type(error).__name__}: {error}",
         "traceback": "".join(traceback.format_exception(error))[-4000:],
     }

@@ -56,3 +56,15 @@ def test_a_p2_cell_needs_a_dense_base(tiny):
 
     with pytest.raises(ConfigError, match="pruning must be none"):
         build(tiny + ["pruning=geometric", "structured.method=width", "structured.post_steps=12"])
+
+
+def test_a_base_that_diverges_fails_the_p2_cell_with_the_reason(tiny):
+    diverging = ["optim.lr=1e6", "optim.warmup_fraction=0", "optim.grad_clip=0"]
+    config, resolved = build(tiny + P2 + diverging + ["structured.method=width"])
+    with pytest.raises(RuntimeError, match="ended 'diverged'"):
+        run_cell(config, resolved)
+    from orchestrator.cell_id import cell_id
+    from orchestrator.store import CellPaths
+
+    result = CellPaths.of(config.results_dir, config.sweep, cell_id(config)).read_result()
+    assert result["status"] == "failed" and "diverged" in result["error"]
