@@ -11,7 +11,7 @@ import ctypes
 import os
 import signal
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import psutil
@@ -26,6 +26,8 @@ from orchestrator.data import DataError, epochs_for, prepare_corpus, read_texts
 from orchestrator.distributed import WorkerPlace, free_port
 from orchestrator.p2_cell import base_config, base_summary
 from orchestrator.preflight import as_finetune_error, check_finetune_split
+from orchestrator.remote_store import RemoteCell, staging_root
+from orchestrator.results_store import is_uri
 from orchestrator.result import failed_result
 from orchestrator.store import CellPaths, read_json, write_json_atomic, write_text_atomic
 from orchestrator.worker import run_worker
@@ -49,14 +51,22 @@ def plan_cell(config: Config) -> Plan:
 
 
 def data_cache_dir(config: Config) -> Path:
-    return Path(config.data.cache_dir or Path(config.results_dir) / ".data_cache")
+    if config.data.cache_dir:
+        return Path(config.data.cache_dir)
+    local_store = staging_root(config.results_dir) if is_uri(config.results_dir) else Path(config.results_dir)
+    return local_store / ".data_cache"
 
 
 @dataclass(frozen=True)
 class CellOutcome:
     status: str  # done | failed | diverged | skipped | planned | interrupted
-    paths: CellPaths
+    paths: CellPaths  # local: the store's cell folder, or its stage when results_dir is a URI
     result: dict | None
+    location: str = ""  # where the cell's files are kept: the local folder or the URI
+
+    @property
+    def where(self) -> str:
+        return self.location or str(self.paths.root)
 
 
 def _die_with_parent(parent_pid: int) -> None:
@@ -75,8 +85,22 @@ def _worker_entry(rank: int, world_size: int, port: int, job: CellJob, stop_afte
 
 
 def run_cell(config: Config, resolved: dict, *, stop_after_step: int | None = None) -> CellOutcome:
+    """One cell, in the store's folder, or in a local stage synced with it when results_dir is a URI."""
+    remote = RemoteCell.of(config.results_dir, config.sweep, cell_id(config))
+    if remote is None:
+        return _run_cell(config, resolved, CellPaths.of(config.results_dir, config.sweep, cell_id(config)), None,
+                         stop_after_step)
+    remote.download()
+    try:
+        outcome = _run_cell(config, resolved, CellPaths(remote.stage), remote, stop_after_step)
+    finally:  # the result (or the failed result, or the checkpoints of an interrupted run) reaches the store
+        remote.upload()
+    return replace(outcome, location=remote.uri)
+
+
+def _run_cell(config: Config, resolved: dict, paths: CellPaths, remote: RemoteCell | None,
+              stop_after_step: int | None) -> CellOutcome:
     plan = plan_cell(config)
-    paths = CellPaths.of(config.results_dir, config.sweep, cell_id(config))
     if config.dry_run:
         if config.data.path is not None:
             read_texts(config.data.path)  # a missing or empty corpus fails here, before plan.json is written
@@ -96,7 +120,7 @@ def run_cell(config: Config, resolved: dict, *, stop_after_step: int | None = No
         except DataError as error:
             raise as_finetune_error(error) from None
     job = CellJob(config=config, resolved=resolved, plan=plan, cell_id=paths.root.name, paths=paths, data=data,
-                  finetune_data=finetune_data, base=base, launched_at=_job_started_at())
+                  finetune_data=finetune_data, base=base, remote=remote, launched_at=_job_started_at())
     with cell_lock(paths.root, on_wait=lambda: print(f"[orchestrator] cell {job.cell_id}: another process is "
                                                      "running it; waiting for it to finish", flush=True)):
         if paths.is_finished():  # the other process finished it while this one waited

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from model.gpt import PRESETS, GPTConfig, preset
 from orchestrator.config import Config
 from orchestrator.data import PreparedData
+from orchestrator.remote_store import RemoteCell
 from orchestrator.store import CellPaths
 from pruning.plan import Plan
 
@@ -21,6 +22,7 @@ class CellJob:
     data: PreparedData
     finetune_data: PreparedData | None = None  # finetune.data_path prepared; None: the held-out split of `data`
     base: dict | None = None  # P²: the dense base cell's {"cell_id", "model" (its final_model.pt), "val_loss"}
+    remote: RemoteCell | None = None  # results_dir is a URI: the cell's folder there (the paths are its stage)
     launched_at: float = 0.0  # when this cell's job began (epoch seconds): the clock of its fixed costs
 
     @property

@@ -50,8 +50,18 @@ def reject_malformed_overrides(argv: list[str]) -> None:
 
 def check_store_writable(config: Config) -> None:
     """ConfigError unless results_dir (and an explicit data.cache_dir; by default it is inside results_dir) is a
-    folder this process can write, or one it could create."""
-    check_writable_folder(config.results_dir, "results_dir")
+    folder this process can write, or one it could create. A URI results_dir must be one pyarrow can open (whether
+    it accepts writes is known only when the first file goes up)."""
+    from orchestrator.remote_store import check_uri
+    from orchestrator.results_store import is_uri
+
+    if is_uri(config.results_dir):
+        try:
+            check_uri(config.results_dir)
+        except ValueError as error:
+            raise ConfigError(str(error)) from None
+    else:
+        check_writable_folder(config.results_dir, "results_dir")
     if config.data.cache_dir is not None:
         check_writable_folder(config.data.cache_dir, "data.cache_dir")
 
@@ -82,11 +92,15 @@ def check_result_readable(config: Config) -> None:
     from orchestrator.cell_id import cell_id
     from orchestrator.store import CellPaths
 
+    from orchestrator.remote_store import RemoteCell
+
+    remote = RemoteCell.of(config.results_dir, config.sweep, cell_id(config))
     paths = CellPaths.of(config.results_dir, config.sweep, cell_id(config))
+    result = f"{remote.uri}/result.json" if remote is not None else str(paths.result)
     try:
-        paths.is_finished()
+        remote.read_result() if remote is not None else paths.is_finished()
     except (OSError, ValueError) as error:  # store.CorruptStoreFile names the file; an OSError may not
-        message = str(error) if str(paths.result) in str(error) else f"cannot read {paths.result} ({error})"
+        message = str(error) if result in str(error) else f"cannot read {result} ({error})"
         raise ConfigError(f"results_dir: {message}") from None
 
 

@@ -111,14 +111,18 @@ def report_after_sweep(base_config, job_returns) -> None:
     """The Ray launcher's on_sweep_end hook: the report of this sweep's folder, unless it was a dry run."""
     if base_config.get("dry_run"):
         return
-    sweep_dir = Path(str(base_config.results_dir)) / str(base_config.sweep)
-    if not sweep_dir.is_dir():
-        return
+    results_dir = str(base_config.results_dir)
+    if is_uri(results_dir):  # the report goes to ./report-<sweep> (build_report's default for a URI)
+        sweep_dir = f"{results_dir.rstrip('/')}/{base_config.sweep}"
+    else:
+        sweep_dir = Path(results_dir) / str(base_config.sweep)
+        if not sweep_dir.is_dir():
+            return
     try:
         outcome = build_report(sweep_dir, wandb_mode=str(base_config.wandb.mode),
                                wandb_project=str(base_config.wandb.project),
                                wandb_entity=base_config.wandb.entity)
-    except NoCells as error:  # every cell died before writing its result: the sweep's own summary says so
+    except (NoCells, FileNotFoundError) as error:  # no cell wrote a result: the sweep's own summary says so
         print(f"[report] no report: {error}", file=sys.stderr)
         return
     print_outcome(outcome)

@@ -28,7 +28,7 @@ CONF_DIR = Path(__file__).resolve().parents[1] / "conf"  # the repo's config tre
 def _report(outcome) -> None:
     where = outcome.paths.root
     print(f"[orchestrator] cell {where.name}: {outcome.status}")
-    print(f"[orchestrator]   results: {where}")
+    print(f"[orchestrator]   results: {outcome.where}")
     if outcome.result and outcome.result.get("status") in ("done", "diverged"):
         r = outcome.result
         print(f"[orchestrator]   final loss {r['final_loss']}, val loss {r['val_loss']}, "
@@ -45,10 +45,16 @@ def _in_multirun() -> bool:
     return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
+def _in_process_group() -> bool:
+    import torch.distributed as dist
+
+    return dist.is_available() and dist.is_initialized()
+
+
 def _leave_process_group() -> None:
     import torch.distributed as dist
 
-    if dist.is_available() and dist.is_initialized():
+    if _in_process_group():
         dist.destroy_process_group()
 
 
@@ -62,6 +68,7 @@ def run(cfg: DictConfig) -> str:
         outcome = run_cell(build_config(cfg), OmegaConf.to_container(cfg, resolve=True))
         _report(outcome)
         return outcome.status
+    had_process_group = _in_process_group()
     try:
         config = build_config(cfg)
         resolved = OmegaConf.to_container(cfg, resolve=True)
@@ -74,7 +81,8 @@ def run(cfg: DictConfig) -> str:
         print(f"error: cell failed: {type(error).__name__}: {error}", file=sys.stderr)
         sys.exit(1)
     finally:
-        _leave_process_group()
+        if not had_process_group:  # the group this run created; one that was there already stays (DeepSpeed
+            _leave_process_group()  # caches it: a process that re-creates it breaks its next engine)
     _report(outcome)
     if outcome.status == "failed":
         sys.exit(1)

@@ -166,6 +166,8 @@ class CellTrainer:
         save_checkpoint(self.engine, self.job.paths.checkpoints, self.progress.step, {
             **self.progress.state_dict(), "accountant": self.accountant.state_dict(),
             "pruner": self.pruner.state_dict() if self.pruner is not None else None})
+        if self.job.remote is not None and self.place.is_main:  # a URI store: any machine can resume from here
+            self.job.remote.upload(with_result=False)
 
     def train(self, phase: Phase, stop_after_step: int | None) -> str:
         """Run `phase` from the current step to its end: done, diverged or interrupted."""

@@ -1,0 +1,58 @@
+"""results_dir as a pyarrow filesystem URI (file:// here; s3://, gs:// take the same code path): cells write the
+store through it, skip what it says is finished, and resume from the checkpoints it holds — from any machine."""
+import json
+import shutil
+
+import torch
+
+from conftest import build
+from orchestrator.cell import run_cell
+from orchestrator.remote_store import staging_root
+
+GEOMETRIC = ["pruning=geometric", "pruning.sparsity=0.5"]
+
+
+def uri_store(tmp_path, monkeypatch):
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))  # the local stage
+    store = tmp_path / "bucket" / "results"
+    return store, f"file://{store}"
+
+
+def test_a_cell_writes_a_uri_store_and_a_fresh_machine_skips_it(tiny, tmp_path, monkeypatch):
+    store, uri = uri_store(tmp_path, monkeypatch)
+    outcome = run_cell(*build(tiny + GEOMETRIC + [f"results_dir={uri}"]))
+    assert outcome.status == "done" and outcome.where.startswith(uri)
+    (cell,) = (store / "default").iterdir()
+    assert {"config.yaml", "plan.json", "metrics.jsonl", "result.json", "final_model.pt"} <= {
+        p.name for p in cell.iterdir()}
+    assert json.loads((cell / "result.json").read_text()) == outcome.result
+    assert not (cell / ".lock").exists()
+    shutil.rmtree(staging_root(uri))  # another machine: nothing staged locally
+    again = run_cell(*build(tiny + GEOMETRIC + [f"results_dir={uri}"]))
+    assert again.status == "skipped" and again.result == outcome.result
+
+
+def test_an_interrupted_cell_resumes_on_another_machine_from_the_stores_checkpoint(tiny, tmp_path, monkeypatch):
+    whole = run_cell(*build(tiny + GEOMETRIC + [f"results_dir={tmp_path / 'local'}"]))
+    store, uri = uri_store(tmp_path, monkeypatch)
+    overrides = tiny + GEOMETRIC + [f"results_dir={uri}"]
+    assert run_cell(*build(overrides), stop_after_step=13).status == "interrupted"
+    (cell,) = (store / "default").iterdir()
+    assert (cell / "checkpoints" / "latest").exists() and not (cell / "result.json").exists()
+    shutil.rmtree(staging_root(uri))
+    resumed = run_cell(*build(overrides))
+    assert resumed.status == "done" and resumed.result["resumed_from_steps"] == [12]
+    a = torch.load(whole.paths.final_model, weights_only=True)
+    b = torch.load(cell / "final_model.pt", weights_only=True)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert sorted(p.name for p in (cell / "checkpoints").iterdir() if p.is_dir()) == \
+        sorted(p.name for p in (resumed.paths.checkpoints).iterdir() if p.is_dir())
+
+
+def test_the_report_reads_the_uri_store(tiny, tmp_path, monkeypatch):
+    from orchestrator.report_cli import build_report
+
+    store, uri = uri_store(tmp_path, monkeypatch)
+    run_cell(*build(tiny + GEOMETRIC + [f"results_dir={uri}"]))
+    outcome = build_report(f"{uri}/default", tmp_path / "report")
+    assert outcome.report.exists() and not outcome.skipped
