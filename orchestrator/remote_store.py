@@ -15,6 +15,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from orchestrator.cell_lock import LOCK_NAME
 from orchestrator.results_store import is_uri
@@ -27,10 +28,21 @@ def staging_root(results_dir: str) -> Path:
     return Path(os.environ.get("TMPDIR") or "/tmp") / "pruning-journey-stage" / digest
 
 
+def reject_credentials(uri: str, field: str) -> None:
+    """ValueError for a URI carrying a secret (s3://KEY:SECRET@bucket/…, which pyarrow accepts): it would be saved
+    in config.yaml, the W&B config and the logs. Credentials belong in the environment."""
+    if urlsplit(uri).password is not None:
+        raise ValueError(f"{field} must not carry credentials (user:secret@ in {urlsplit(uri).scheme}://…): they "
+                         "would be saved in config.yaml, W&B and the logs; set them in the environment instead "
+                         "(AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, GOOGLE_APPLICATION_CREDENTIALS, …)")
+
+
 def check_uri(results_dir: str) -> None:
-    """ValueError naming results_dir when pyarrow cannot open its filesystem (unknown scheme, bad bucket URI)."""
+    """ValueError naming results_dir when it carries credentials or pyarrow cannot open its filesystem (unknown
+    scheme, bad bucket URI)."""
     from pyarrow import fs
 
+    reject_credentials(results_dir, "results_dir")
     try:
         fs.FileSystem.from_uri(results_dir)
     except Exception as error:  # pyarrow raises ArrowInvalid, OSError or others, by scheme

@@ -24,6 +24,12 @@ class StoreReader:
         from pyarrow import fs
 
         if is_uri(location):
+            from orchestrator.remote_store import reject_credentials
+
+            try:
+                reject_credentials(str(location), "RESULTS_DIR")
+            except ValueError as error:
+                raise FileNotFoundError(str(error)) from None  # the CLI's "bad location" error: exit 2
             self.fs, self.root = fs.FileSystem.from_uri(str(location))
         else:
             self.fs, self.root = fs.LocalFileSystem(), str(Path(location).resolve())

@@ -178,6 +178,17 @@ def test_an_empty_results_dir_is_rejected(train):
     assert_rejected(train("results_dir="), "results_dir")
 
 
+def test_a_results_dir_uri_carrying_credentials_is_rejected_without_echoing_them(train, capsys):
+    for outcome, field in ((train("results_dir=file://someone:PLANTEDsecret@localhost/tmp/store"), "results_dir"),
+                           (_run_report(capsys, "s3://KEY:PLANTEDsecret@bucket/results"), "RESULTS_DIR")):
+        assert_rejected(outcome, field, "credentials")
+        assert "PLANTEDsecret" not in outcome.err + outcome.out
+
+
+def test_a_results_dir_uri_pyarrow_cannot_open_is_rejected(train):
+    assert_rejected(train("results_dir=nosuchscheme://bucket/results"), "results_dir", "nosuchscheme")
+
+
 # ---------------------------------------------------------------------------------------------------------- data
 
 
