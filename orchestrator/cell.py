@@ -29,7 +29,7 @@ from orchestrator.preflight import as_finetune_error, check_finetune_split
 from orchestrator.remote_store import RemoteCell, staging_root
 from orchestrator.results_store import is_uri
 from orchestrator.result import failed_result
-from orchestrator.store import CellPaths, read_json, write_json_atomic, write_text_atomic
+from orchestrator.store import FINISHED_STATUSES, CellPaths, read_json, write_json_atomic, write_text_atomic
 from orchestrator.worker import run_worker
 from pruning.plan import Plan, plan_iso_compute
 from pruning.static import STATIC, plan_static
@@ -90,6 +90,9 @@ def run_cell(config: Config, resolved: dict, *, stop_after_step: int | None = No
     if remote is None:
         return _run_cell(config, resolved, CellPaths.of(config.results_dir, config.sweep, cell_id(config)), None,
                          stop_after_step)
+    finished = remote.read_result()
+    if finished is not None and finished.get("status") in FINISHED_STATUSES and not config.dry_run:
+        return CellOutcome("skipped", CellPaths(remote.stage), finished, remote.uri)  # nothing to download
     remote.download()
     try:
         outcome = _run_cell(config, resolved, CellPaths(remote.stage), remote, stop_after_step)
@@ -147,6 +150,8 @@ def _trained_base(config: Config, resolved: dict, paths: CellPaths) -> dict:
     try:
         base_cfg, base_resolved = base_config(config, resolved)
         outcome = run_cell(base_cfg, base_resolved)
+        if outcome.location and not outcome.paths.final_model.exists():  # skipped in a URI store: fetch its model
+            RemoteCell.of(base_cfg.results_dir, base_cfg.sweep, outcome.paths.root.name).download()
         return base_summary(outcome.result or {}, outcome.paths.root.name, str(outcome.paths.final_model))
     except Exception as error:
         with cell_lock(paths.root):

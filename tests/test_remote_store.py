@@ -56,3 +56,13 @@ def test_the_report_reads_the_uri_store(tiny, tmp_path, monkeypatch):
     run_cell(*build(tiny + GEOMETRIC + [f"results_dir={uri}"]))
     outcome = build_report(f"{uri}/default", tmp_path / "report")
     assert outcome.report.exists() and not outcome.skipped
+
+
+def test_a_p2_cell_prunes_a_base_that_only_the_uri_store_holds(tiny, tmp_path, monkeypatch):
+    store, uri = uri_store(tmp_path, monkeypatch)
+    base = run_cell(*build(tiny + ["pruning=none", f"results_dir={uri}"]))
+    shutil.rmtree(staging_root(uri))  # another machine
+    p2 = run_cell(*build(tiny + ["pruning=none", "structured.method=width", "structured.post_steps=12",
+                                 f"results_dir={uri}"]))
+    assert p2.status == "done" and p2.result["structured"]["base_cell_id"] == base.paths.root.name
+    assert p2.result["structured"]["l0"] == base.result["val_loss"]
