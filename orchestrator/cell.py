@@ -93,11 +93,14 @@ def run_cell(config: Config, resolved: dict, *, stop_after_step: int | None = No
     finished = remote.read_result()
     if finished is not None and finished.get("status") in FINISHED_STATUSES and not config.dry_run:
         return CellOutcome("skipped", CellPaths(remote.stage), finished, remote.uri)  # nothing to download
-    remote.download()
-    try:
-        outcome = _run_cell(config, resolved, CellPaths(remote.stage), remote, stop_after_step)
-    finally:  # the result (or the failed result, or the checkpoints of an interrupted run) reaches the store
-        remote.upload()
+    # one process of this machine at a time fills, runs and uploads the stage (P² cells sharing a base wait here)
+    with cell_lock(remote.lock_dir, on_wait=lambda: print(f"[orchestrator] cell {remote.stage.name}: another "
+                                                          "process is running it; waiting", flush=True)):
+        remote.download()
+        try:
+            outcome = _run_cell(config, resolved, CellPaths(remote.stage), remote, stop_after_step)
+        finally:  # the result (or the failed result, or the checkpoints of an interrupted run) reaches the store
+            remote.upload()
     return replace(outcome, location=remote.uri)
 
 

@@ -129,6 +129,8 @@ def fit_p2(rho, n0, d, loss, l0, *, starts: int = DEFAULT_STARTS) -> dict:
                                xtol=1e-12, ftol=1e-12, gtol=1e-12, max_nfev=2000)
         if np.all(np.isfinite(result.x)) and (best is None or result.cost < best.cost):
             best = result
+    if best is None:
+        raise ValueError("fit_p2: no start converged to finite constants")
     fit = _uncentred(best.x, centres)
     fit.update(rmse=math.sqrt(2 * best.cost / loss.size), objective=float(best.cost),
                converged=bool(best.success), n_points=int(loss.size))

@@ -2,7 +2,7 @@
 same store layout, written through the filesystem Ray already ships.
 
 A cell still runs in a local folder, its stage (`$TMPDIR/pruning-journey-stage/<hash of the URI>/<sweep>/<cell>`):
-DeepSpeed, W&B and the token cache want local files. The stage is filled from the store before the cell starts
+DeepSpeed, W&B and the token cache want local files. The stage is made a copy of the store before the cell starts
 (a finished cell's result.json is then seen and the cell skipped; an unfinished one's checkpoints are resumed,
 on this machine or any other), and copied up after every checkpoint and at the end, result.json last: a reader of
 the store sees result.json only once every other file of the cell is there. Object stores have no locks: two
@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -67,11 +68,19 @@ class RemoteCell:
 
         return fs.FileSystem.from_uri(self.uri)
 
+    @property
+    def lock_dir(self) -> Path:
+        """Where this machine's lock on the cell lives: beside the stage, which `download` replaces whole."""
+        return self.stage.parent / ".locks" / self.stage.name
+
     def download(self) -> None:
-        """Make the stage a copy of the cell's folder in the store (nothing to copy for a new cell)."""
+        """Make the stage an exact copy of the cell's folder in the store (empty for a new cell): the store is the
+        truth, so a stage left by an earlier run (a cell since deleted or moved away, checkpoints never uploaded)
+        cannot bring back what the store no longer holds."""
         from pyarrow import fs
 
         filesystem, root = self._filesystem()
+        shutil.rmtree(self.stage, ignore_errors=True)
         self.stage.mkdir(parents=True, exist_ok=True)
         if filesystem.get_file_info(root).type == fs.FileType.Directory:
             fs.copy_files(root, str(self.stage), source_filesystem=filesystem,
@@ -101,7 +110,10 @@ class RemoteCell:
 
         filesystem, root = self._filesystem()
         local = fs.LocalFileSystem()
-        for path in sorted(p for p in self.stage.rglob("*") if p.is_file() and p.name not in (RESULT, LOCK_NAME)):
+        latest = self.stage / "checkpoints" / "latest"  # goes up after the checkpoint it names: a reader of the
+        files = sorted(p for p in self.stage.rglob("*")  # store never follows it to a partial one
+                       if p.is_file() and p.name not in (RESULT, LOCK_NAME) and p != latest)
+        for path in files + ([latest] if latest.exists() else []):
             target = f"{root}/{path.relative_to(self.stage).as_posix()}"
             filesystem.create_dir(target.rsplit("/", 1)[0], recursive=True)
             fs.copy_files(str(path), target, source_filesystem=local, destination_filesystem=filesystem)

@@ -9,6 +9,7 @@ the longest cells first.
 from __future__ import annotations
 
 import copy
+import re
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
@@ -17,6 +18,9 @@ from orchestrator.cell import data_cache_dir, plan_cell
 from orchestrator.cell_id import cell_id
 from orchestrator.config import Config, ConfigError, build_config, linear_params
 from orchestrator.preflight import check_data, check_result_readable, check_store_writable
+
+
+CREDENTIALS_IN_URI = re.compile(r"://[^/@\s]*@")
 
 
 def _task_config(job_config: DictConfig) -> DictConfig:
@@ -28,8 +32,9 @@ def _task_config(job_config: DictConfig) -> DictConfig:
 
 
 def _label(job_config: DictConfig) -> str:
+    """The cell's overrides, as error messages name it; a URI's user:secret@ is masked (never echoed)."""
     overrides = list(job_config.hydra.overrides.task) if "hydra" in job_config else []
-    return " ".join(overrides) or "(no overrides)"
+    return CREDENTIALS_IN_URI.sub("://***@", " ".join(overrides)) or "(no overrides)"
 
 
 def validate_cells(job_configs: list[DictConfig]) -> None:

@@ -185,6 +185,12 @@ def test_a_results_dir_uri_carrying_credentials_is_rejected_without_echoing_them
         assert "PLANTEDsecret" not in outcome.err + outcome.out
 
 
+def test_a_sweep_into_a_uri_carrying_credentials_names_the_cell_without_echoing_them(train):
+    outcome = train("-m", *SWEEP, "results_dir=s3://AKIA:PLANTEDsecret@bucket/results")
+    assert_rejected(outcome, "cell #0", "results_dir", "credentials")
+    assert "PLANTEDsecret" not in outcome.err + outcome.out
+
+
 def test_a_results_dir_uri_pyarrow_cannot_open_is_rejected(train):
     assert_rejected(train("results_dir=nosuchscheme://bucket/results"), "results_dir", "nosuchscheme")
 

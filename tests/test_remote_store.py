@@ -1,6 +1,7 @@
 """results_dir as a pyarrow filesystem URI (file:// here; s3://, gs:// take the same code path): cells write the
 store through it, skip what it says is finished, and resume from the checkpoints it holds — from any machine."""
 import json
+import re
 import shutil
 
 import torch
@@ -66,3 +67,27 @@ def test_a_p2_cell_prunes_a_base_that_only_the_uri_store_holds(tiny, tmp_path, m
                                  f"results_dir={uri}"]))
     assert p2.status == "done" and p2.result["structured"]["base_cell_id"] == base.paths.root.name
     assert p2.result["structured"]["l0"] == base.result["val_loss"]
+
+
+def test_a_result_moved_away_in_the_store_reruns_the_cell_even_with_a_stale_stage(tiny, tmp_path, monkeypatch):
+    store, uri = uri_store(tmp_path, monkeypatch)
+    overrides = tiny + GEOMETRIC + [f"results_dir={uri}", "train.checkpoint_every=6"]
+    first = run_cell(*build(overrides))
+    (cell,) = (store / "default").iterdir()
+    (cell / "result.json").rename(tmp_path / "moved-away.json")  # what CorruptStoreFile's message asks for
+    again = run_cell(*build(overrides))  # the stage still holds the old result.json: it must not count
+    assert again.status == "done" and again.result["resumed_from_steps"]
+    assert json.loads((cell / "result.json").read_text())["final_loss"] == first.result["final_loss"]
+
+
+def test_latest_goes_up_after_the_checkpoint_it_names(tiny, tmp_path, monkeypatch):
+    from pyarrow import fs
+
+    store, uri = uri_store(tmp_path, monkeypatch)
+    copied, real_copy = [], fs.copy_files
+    monkeypatch.setattr(fs, "copy_files", lambda src, dst, **kw: (copied.append(dst), real_copy(src, dst, **kw)))
+    run_cell(*build(tiny + GEOMETRIC + [f"results_dir={uri}"]), stop_after_step=13)
+    # each upload (after the checkpoint, then at the end): the checkpoint's files, then `latest`
+    order = "".join("l" if target.endswith("/checkpoints/latest") else "s" for target in copied
+                    if "/checkpoints/" in target)
+    assert re.fullmatch(r"(s+l)+", order), order
