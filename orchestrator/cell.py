@@ -29,7 +29,7 @@ from orchestrator.preflight import as_finetune_error, check_finetune_split
 from orchestrator.remote_store import RemoteCell, staging_root
 from orchestrator.results_store import is_uri
 from orchestrator.result import failed_result
-from orchestrator.store import FINISHED_STATUSES, CellPaths, read_json, write_json_atomic, write_text_atomic
+from orchestrator.store import CellPaths, is_finished, read_json, write_json_atomic, write_text_atomic
 from orchestrator.worker import run_worker
 from pruning.plan import Plan, plan_iso_compute
 from pruning.static import STATIC, plan_static
@@ -55,6 +55,13 @@ def data_cache_dir(config: Config) -> Path:
         return Path(config.data.cache_dir)
     local_store = staging_root(config.results_dir) if is_uri(config.results_dir) else Path(config.results_dir)
     return local_store / ".data_cache"
+
+
+def corpus_settings(config: Config) -> dict:
+    """How a cell's corpora (data.path, finetune.data_path) are prepared: prepare_corpus's and check_corpus's
+    keyword arguments."""
+    return {"tokenizer": config.data.tokenizer, "val_fraction": config.data.val_fraction,
+            "cache_dir": data_cache_dir(config), "min_split_tokens": config.model.context + 2}
 
 
 @dataclass(frozen=True)
@@ -86,12 +93,13 @@ def _worker_entry(rank: int, world_size: int, port: int, job: CellJob, stop_afte
 
 def run_cell(config: Config, resolved: dict, *, stop_after_step: int | None = None) -> CellOutcome:
     """One cell, in the store's folder, or in a local stage synced with it when results_dir is a URI."""
-    remote = RemoteCell.of(config.results_dir, config.sweep, cell_id(config))
+    identity = cell_id(config)
+    remote = RemoteCell.of(config.results_dir, config.sweep, identity)
     if remote is None:
-        return _run_cell(config, resolved, CellPaths.of(config.results_dir, config.sweep, cell_id(config)), None,
+        return _run_cell(config, resolved, CellPaths.of(config.results_dir, config.sweep, identity), None,
                          stop_after_step)
     finished = remote.read_result()
-    if finished is not None and finished.get("status") in FINISHED_STATUSES and not config.dry_run:
+    if is_finished(finished) and not config.dry_run:
         return CellOutcome("skipped", CellPaths(remote.stage), finished, remote.uri)  # nothing to download
     # one process of this machine at a time fills, runs and uploads the stage (P² cells sharing a base wait here)
     with cell_lock(remote.lock_dir, on_wait=lambda: print(f"[orchestrator] cell {remote.stage.name}: another "
@@ -115,8 +123,7 @@ def _run_cell(config: Config, resolved: dict, paths: CellPaths, remote: RemoteCe
     if paths.is_finished():
         return CellOutcome("skipped", paths, paths.read_result())
     base = _trained_base(config, resolved, paths) if config.structured.method != "none" else None
-    settings = {"tokenizer": config.data.tokenizer, "val_fraction": config.data.val_fraction,
-                "cache_dir": data_cache_dir(config), "min_split_tokens": config.model.context + 2}
+    settings = corpus_settings(config)
     data = prepare_corpus(config.data.path, **settings)
     check_finetune_split(config, data.n_val_tokens, data.source)
     finetune_data = None

@@ -90,12 +90,12 @@ def check_result_readable(config: Config) -> None:
     """ConfigError naming the file when the cell's result.json exists but does not parse: the rerun's skip logic
     (done or diverged cells are skipped) reads it first, and a sweep should stop here rather than in every cell."""
     from orchestrator.cell_id import cell_id
+    from orchestrator.remote_store import RemoteCell
     from orchestrator.store import CellPaths
 
-    from orchestrator.remote_store import RemoteCell
-
-    remote = RemoteCell.of(config.results_dir, config.sweep, cell_id(config))
-    paths = CellPaths.of(config.results_dir, config.sweep, cell_id(config))
+    identity = cell_id(config)
+    remote = RemoteCell.of(config.results_dir, config.sweep, identity)
+    paths = CellPaths.of(config.results_dir, config.sweep, identity)
     result = f"{remote.uri}/result.json" if remote is not None else str(paths.result)
     try:
         remote.read_result() if remote is not None else paths.is_finished()
@@ -108,11 +108,10 @@ def check_data(config: Config) -> None:
     """The DataError the cell's data preparation would raise, writing nothing (the cell writes the token cache, and
     only for good data). It reads and tokenizes the corpus unless the cache already holds it: a second pass over
     new data, paid once, so that nothing is written before every check has passed."""
-    from orchestrator.cell import data_cache_dir
+    from orchestrator.cell import corpus_settings
     from orchestrator.data import DataError, check_corpus
 
-    settings = {"tokenizer": config.data.tokenizer, "val_fraction": config.data.val_fraction,
-                "cache_dir": data_cache_dir(config), "min_split_tokens": config.model.context + 2}
+    settings = corpus_settings(config)
     _, n_val, source = check_corpus(config.data.path, **settings)
     check_finetune_split(config, n_val, source)
     if config.finetune.steps and config.finetune.data_path is not None:
@@ -127,7 +126,9 @@ def as_finetune_error(error):
     from orchestrator.data import DataError
 
     message = str(error)
-    return DataError("finetune.data_path" + message.removeprefix("data.path")) if message.startswith("data.path") else error
+    if not message.startswith("data.path"):
+        return error
+    return DataError("finetune.data_path" + message.removeprefix("data.path"))
 
 
 def check_finetune_split(config: Config, n_val_tokens: int, source: str) -> None:

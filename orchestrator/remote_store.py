@@ -11,7 +11,6 @@ sweeps must not share one URI store at the same time (a local or NFS store is gu
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shutil
 from dataclasses import dataclass
@@ -90,18 +89,13 @@ class RemoteCell:
         """The cell's result.json in the store, or None; CorruptStoreFile names it when it does not parse."""
         from pyarrow import fs
 
-        from orchestrator.store import CorruptStoreFile
+        from orchestrator.store import parse_json
 
         filesystem, root = self._filesystem()
         if filesystem.get_file_info(f"{root}/{RESULT}").type != fs.FileType.File:
             return None
         with filesystem.open_input_stream(f"{root}/{RESULT}") as stream:
-            text = stream.read().decode()
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as error:
-            raise CorruptStoreFile(f"{self.uri}/{RESULT} is not valid JSON ({error}); it was left as it is: move it "
-                                   "away to run this cell again") from None
+            return parse_json(stream.read().decode(), f"{self.uri}/{RESULT}")
 
     def upload(self, *, with_result: bool = True) -> None:
         """Copy the stage up: every file but result.json (and the local lock), then result.json when asked and

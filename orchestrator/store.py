@@ -46,13 +46,22 @@ class CorruptStoreFile(ValueError):
     """A store file that does not parse (edited by hand, or written by something other than this tool)."""
 
 
+def parse_json(text: str, source: str) -> Any:
+    """JSON from a store file's text; CorruptStoreFile names `source` (a path or a URI) when it does not parse."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise CorruptStoreFile(f"{source} is not valid JSON ({error}); it was left as it is: move it away "
+                               "to run this cell again") from None
+
+
 def read_json(path: Path) -> Any:
-    with open(path) as handle:
-        try:
-            return json.load(handle)
-        except json.JSONDecodeError as error:
-            raise CorruptStoreFile(f"{path} is not valid JSON ({error}); it was left as it is: move it away "
-                                   "to run this cell again") from None
+    return parse_json(Path(path).read_text(), str(path))
+
+
+def is_finished(result: dict | None) -> bool:
+    """Done or diverged: a final result that a rerun skips (a failed cell runs again)."""
+    return result is not None and result.get("status") in FINISHED_STATUSES
 
 
 @dataclass(frozen=True)
@@ -77,9 +86,7 @@ class CellPaths:
         return read_json(self.result) if self.result.exists() else None
 
     def is_finished(self) -> bool:
-        """Done or diverged: a final result that a rerun skips (a failed cell runs again)."""
-        result = self.read_result()
-        return result is not None and result.get("status") in FINISHED_STATUSES
+        return is_finished(self.read_result())
 
 
 class MetricsLog:
