@@ -115,12 +115,16 @@ class GlobalMagnitudePruner:
             current_masks=[self._masks[name] for name in names],
             generator=torch.Generator().manual_seed(step),
         )
-        for name, keep in zip(names, new_masks):
+        self._install(step, dict(zip(names, new_masks)), n_nonzero=self._n_total - n_prune)
+        return True
+
+    def _install(self, step: int, masks: dict[str, torch.Tensor], n_nonzero: int) -> None:
+        """Make `masks` the masks in force from `step` on, zeroing what they prune (weights and optimizer state)."""
+        for name, keep in masks.items():
             self._masks[name].copy_(keep)  # in place: hooks and callers holding the mask see the update
             self.target.zero_pruned(name, self._weights[name], self._masks[name])
-        self._n_nonzero = self._n_total - n_prune
+        self._n_nonzero = n_nonzero
         self._last_event_step = step
-        return True
 
     # -- keeping pruned weights at zero ---------------------------------------------------------------------------
     def _mask_gradient(self, name: str, grad: torch.Tensor) -> torch.Tensor:

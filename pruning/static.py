@@ -53,11 +53,8 @@ class FixedMaskPruner(GlobalMagnitudePruner):
     def update(self, step: int) -> bool:
         if step != 0 or self.last_event_step is not None:
             return False
-        for name, weight in self._weights.items():
-            self._masks[name].copy_(self._fixed[name])
-            self.target.zero_pruned(name, weight, self._masks[name])
-        self._n_nonzero = sum(int(mask.sum()) for mask in self._masks.values())
-        self._last_event_step = step
+        in_weight_order = {name: self._fixed[name] for name in self._weights}  # the same order on every rank
+        self._install(step, in_weight_order, n_nonzero=sum(int(mask.sum()) for mask in self._fixed.values()))
         return True
 
 
