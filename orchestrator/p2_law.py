@@ -9,8 +9,8 @@ constants are N_C, D_C, E, alpha, beta, gamma, delta.
 
 Fit: Levenberg–Marquardt (scipy.optimize.least_squares, method="lm") on residuals in loss units. Parametrisation:
 the three constants as logs (they stay positive), α and β as softplus of free parameters (they stay positive:
-more parameters or tokens never raise the loss; γ and δ are free), and log ρ, log N0, log D centred on their means over the fitted
-points, so that every term is O(1) whatever the units; the centring is folded back into N_C, D_C, E afterwards
+more parameters or tokens never raise the loss; γ and δ are free), and log ρ, log N0, log D centred on their means
+over the fitted points, so that every term is O(1) whatever the units; the centring is folded back into N_C, D_C, E afterwards
 (an exact change of variables). Starts: a grid of exponents (alpha, beta, gamma, delta), each with the constants
 solved by non-negative least squares (the law is linear in N_C, D_C, E for fixed exponents); LM runs from the
 `starts` best and the lowest residual wins. Held-out validation (`p2_heldout_error`): fit on the early part of the

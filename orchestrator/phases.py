@@ -37,6 +37,12 @@ class Phase:
         return "finetune_val_loss" if self.name == FINETUNE else "val_loss"
 
     @property
+    def trains_the_cell_model(self) -> bool:
+        """Pre-training or P² post-training: accounted (N_avg), logged with parameter counts, and saved as
+        final_model.pt at its end; fine-tuning is a dense epilogue to it."""
+        return self.name != FINETUNE
+
+    @property
     def n_steps(self) -> int:
         return self.end_step - self.first_step
 

@@ -2,7 +2,8 @@
 
 Reads every cell (naming and skipping unreadable files), fits L = E + A/N^alpha + B/D^beta with N = N_avg, N_final
 and N_initial and scores each on held-out cells, draws the figures, and writes `report.md`, `fit.json` and the PNGs
-to --out (default RESULTS_DIR/report). RESULTS_DIR may be a URI of pyarrow's filesystem layer (s3://, gs://, …). With --wandb offline|online it also logs a W&B summary run in the sweep's group.
+to --out (default RESULTS_DIR/report). RESULTS_DIR may be a URI of pyarrow's filesystem layer (s3://, gs://, …).
+With --wandb offline|online it also logs a W&B summary run in the sweep's group.
 It also runs by itself at the end of every multirun on the Ray launcher.
 """
 from __future__ import annotations

@@ -16,7 +16,7 @@ DPI = 120
 PREDICTORS = ("avg_params", "final_params", "initial_params")
 
 
-def _pyplot() -> Any:
+def pyplot() -> Any:
     """pyplot on the headless Agg backend."""
     import matplotlib
 
@@ -77,9 +77,9 @@ def _finite_series(metrics: list[dict], key: str) -> tuple[list[float], list[flo
     return xs, ys
 
 
-def _save(fig: Any, path: Path) -> Path:
+def save_figure(fig: Any, path: Path) -> Path:
     """Save a figure at DPI and close it."""
-    plt = _pyplot()
+    plt = pyplot()
     fig.tight_layout()
     fig.savefig(path, dpi=DPI)
     plt.close(fig)
@@ -90,7 +90,7 @@ def _sparsity_colours(cells: list[dict]) -> tuple[Any, Any]:
     """(colormap, norm) over the sparsities of the cells."""
     from matplotlib.colors import Normalize
 
-    plt = _pyplot()
+    plt = pyplot()
     values = [float(c["cell"]["sparsity"]) for c in cells] or [0.0]
     return plt.get_cmap("viridis"), Normalize(vmin=min(values), vmax=max(max(values), min(values) + 1e-9))
 
@@ -101,7 +101,7 @@ def loss_curves(cells: list[dict], path: Path) -> Path | None:
     series = [s for s in series if s[1]]
     if not series:
         return None
-    plt = _pyplot()
+    plt = pyplot()
     cmap, norm = _sparsity_colours([s[0] for s in series])
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for cell, xs, ys in series:
@@ -110,7 +110,7 @@ def loss_curves(cells: list[dict], path: Path) -> Path | None:
     ax.set_xscale("log")
     ax.set(xlabel="tokens", ylabel="training loss", title=f"Training loss of {len(series)} cells")
     fig.colorbar(plt.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax, label="target sparsity")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def journey(cells: list[dict], path: Path) -> Path | None:
@@ -123,7 +123,7 @@ def journey(cells: list[dict], path: Path) -> Path | None:
             panels.setdefault(cell["cell"]["schedule"], []).append((cell, xs, ys))
     if not panels:
         return None
-    plt = _pyplot()
+    plt = pyplot()
     cmap, norm = _sparsity_colours(pruned)
     fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 4), squeeze=False, sharey=True)
     for ax, schedule in zip(axes[0], sorted(panels)):
@@ -132,7 +132,7 @@ def journey(cells: list[dict], path: Path) -> Path | None:
         ax.set(xlabel="tokens", title=f"{schedule} ({len(panels[schedule])} cells)")
         ax.ticklabel_format(axis="both", style="sci", scilimits=(-3, 3))
     axes[0][0].set_ylabel("current parameters")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def heatmap_table(cells: list[dict]) -> dict[str, tuple[list[str], list[float], np.ndarray]]:
@@ -160,7 +160,7 @@ def heatmap_table(cells: list[dict]) -> dict[str, tuple[list[str], list[float], 
 
 def heatmap(duration: str, rows: list[str], cols: list[float], grid: np.ndarray, path: Path) -> Path:
     """Final val loss over window x sparsity at one duration, each cell annotated."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(1.6 * len(cols) + 3, 0.6 * len(rows) + 2))
     image = ax.imshow(np.ma.masked_invalid(grid), cmap="magma_r", aspect="auto")
     for i in range(len(rows)):
@@ -171,7 +171,7 @@ def heatmap(duration: str, rows: list[str], cols: list[float], grid: np.ndarray,
     ax.set_yticks(range(len(rows)), rows)
     ax.set(xlabel="target sparsity", ylabel="pruning window", title=f"Final val loss, {duration} (mean over seeds)")
     fig.colorbar(image, ax=ax, label="val loss")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def _ranked(fit: dict) -> list[str]:
@@ -196,7 +196,7 @@ def predicted_vs_measured(cells: list[dict], fit: dict, path: Path) -> Path | No
     names = [p for p in _ranked(fit) if _points(cells, fit["predictors"][p], p)]
     if not names:
         return None
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 4), squeeze=False)
     for ax, name in zip(axes[0], names):
         points = np.array(_points(cells, fit["predictors"][name], name))
@@ -206,7 +206,7 @@ def predicted_vs_measured(cells: list[dict], fit: dict, path: Path) -> Path | No
         rmse = fit["predictors"][name].get("heldout_rmse")
         ax.set(xlabel="predicted loss", ylabel="measured val loss",
                title=f"{name}: held-out RMSE {rmse:.4f}" if rmse is not None else f"{name}: held-out RMSE n/a")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def law_curves(cells: list[dict], fit: dict, path: Path) -> Path | None:
@@ -221,7 +221,7 @@ def law_curves(cells: list[dict], fit: dict, path: Path) -> Path | None:
             groups.setdefault(duration_label(cell), []).append(cell)
     if not groups:
         return None
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5))
     ns = [float(c[best]) for group in groups.values() for c in group]
     grid = np.geomspace(min(ns) / 1.5, max(ns) * 1.5, 100)
@@ -234,7 +234,7 @@ def law_curves(cells: list[dict], fit: dict, path: Path) -> Path | None:
     ax.set_xscale("log")
     ax.set(xlabel=f"N = {best}", ylabel="val loss", title=f"Fitted law on {best}")
     ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def write_figures(cells: list[dict], fit: dict | None, out_dir: Path) -> dict[str, Path]:

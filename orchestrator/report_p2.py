@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from orchestrator.p2_law import fit_p2, p2_heldout_error, predict_p2
-from orchestrator.report_figures import _pyplot, _save
+from orchestrator.report_figures import pyplot, save_figure
 
 MIN_POINTS = 8  # the law has 7 constants
 LAW_KEYS = ("N_C", "D_C", "E", "alpha", "beta", "gamma", "delta")
@@ -94,7 +94,7 @@ def p2_figure(cells: list[dict], fits: dict[str, dict], path: Path) -> Path | No
     points = {m: p for m, p in p2_points(cells).items() if "fit" in fits.get(m, {})}
     if not points:
         return None
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, len(points), figsize=(6 * len(points), 4), squeeze=False)
     for ax, (method, p) in zip(axes[0], sorted(points.items())):
         for cell in dict.fromkeys(p["cell"]):
@@ -108,4 +108,4 @@ def p2_figure(cells: list[dict], fits: dict[str, dict], path: Path) -> Path | No
         ax.set_ylabel("validation loss")
         ax.set_title(f"P² law, {method} pruning")
         ax.legend(fontsize=6)
-    return _save(fig, path)
+    return save_figure(fig, path)

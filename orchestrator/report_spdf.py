@@ -10,7 +10,7 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from orchestrator.report_figures import _pyplot, _save, is_dense
+from orchestrator.report_figures import is_dense, pyplot, save_figure
 
 
 def finetuned_cells(cells: list[dict]) -> list[dict]:
@@ -77,7 +77,7 @@ def spdf_figure(cells: list[dict], path: Path) -> Path | None:
     finetuned = finetuned_cells(cells)
     if not finetuned:
         return None
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
     sparsities = sorted({_sparsity(c) for c in finetuned})
     colours = plt.get_cmap("viridis")
@@ -91,4 +91,4 @@ def spdf_figure(cells: list[dict], path: Path) -> Path | None:
     ax.set_ylabel("validation loss")
     ax.set_title("filled: after dense fine-tuning; hollow: before it", fontsize=9)
     ax.legend()
-    return _save(fig, path)
+    return save_figure(fig, path)

@@ -178,7 +178,7 @@ class CellTrainer:
             if self.pruner is not None:
                 self.pruner.update(step)
             n_nonzero = self.n_nonzero()
-            if phase.name != FINETUNE:
+            if phase.trains_the_cell_model:
                 self.accountant.record(step, n_nonzero)
             lr = phase.lr(step)
             for group in engine.optimizer.param_groups:
@@ -202,7 +202,7 @@ class CellTrainer:
             if step % config.train.log_every == 0 or phase.is_last(step):
                 mean_loss, step_time = progress.window.drain()
                 record = base | {phase.loss_key: mean_loss, "lr": lr, "step_time": step_time}
-                if phase.name != FINETUNE:
+                if phase.trains_the_cell_model:
                     record |= {"params_current": n_nonzero, "params_avg": self.accountant.avg_params,
                                "sparsity": 1.0 - n_nonzero / self.n_prunable}
             if step % config.train.eval_every == 0 or phase.is_last(step):
@@ -219,7 +219,7 @@ class CellTrainer:
         return "done"
 
     def end_pretraining(self) -> None:
-        """Pre-training is over: keep its losses, save its model (rank 0), drop the mask for fine-tuning."""
+        """Pre-training (or P² post-training) is over: keep its losses and save its model (rank 0)."""
         self.progress.pretrain = {"final_loss": self.progress.last_loss, "val_loss": self.progress.val_loss}
         self.progress.last_loss = self.progress.val_loss = math.nan
         if self.place.is_main:
@@ -268,7 +268,7 @@ def run_worker(place: WorkerPlace, job: CellJob, stop_after_step: int | None = N
         status = trainer.train(phase, stop_after_step)
         if status == "interrupted":
             return status
-        if phase.name != FINETUNE:
+        if phase.trains_the_cell_model:
             trainer.end_pretraining()
         if status == "diverged":
             break
