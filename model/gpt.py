@@ -50,6 +50,8 @@ class GPTConfig:
 
 # CPU presets (byte-level vocab) for tests and laptops, then the paper's shapes (vocab 32k) for GPUs.
 PRESETS: dict[str, GPTConfig] = {
+    "pico": GPTConfig(vocab_size=256, max_seq_len=128, n_layer=4, n_head=4, d_model=32, d_mlp=128),
+    "nano": GPTConfig(vocab_size=256, max_seq_len=128, n_layer=4, n_head=4, d_model=48, d_mlp=192),
     "micro": GPTConfig(vocab_size=256, max_seq_len=128, n_layer=4, n_head=4, d_model=64, d_mlp=256),
     "mini": GPTConfig(vocab_size=256, max_seq_len=128, n_layer=4, n_head=4, d_model=96, d_mlp=384),
     "tiny": GPTConfig(vocab_size=256, max_seq_len=256, n_layer=4, n_head=4, d_model=128, d_mlp=512),

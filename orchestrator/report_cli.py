@@ -1,8 +1,9 @@
 """`orchestrator-report RESULTS_DIR [--out DIR]`: the study's analysis from a result store.
 
 Reads every cell (naming and skipping unreadable files), fits L = E + A/N^alpha + B/D^beta with N = N_avg, N_final
-and N_initial and scores each on held-out cells, draws the figures, and writes `report.md`, `fit.json` and the PNGs
-to --out (default RESULTS_DIR/report). RESULTS_DIR may be a URI of pyarrow's filesystem layer (s3://, gs://, …).
+and N_initial and scores each on held-out cells, tests the paper's three findings, draws the figures, and writes
+`report.md`, `fit.json`, `findings.json` and the PNGs to --out (default RESULTS_DIR/report). RESULTS_DIR may be a
+URI of pyarrow's filesystem layer (s3://, gs://, …).
 With --wandb offline|online it also logs a W&B summary run in the sweep's group.
 It also runs by itself at the end of every multirun on the Ray launcher.
 """
@@ -35,7 +36,8 @@ def build_report(results_dir: str | Path, out_dir: str | Path | None = None, *, 
                  wandb_mode: str = "disabled", wandb_project: str = "pruning-journey",
                  wandb_entity: str | None = None) -> ReportOutcome:
     from orchestrator.report_figures import write_figures
-    from orchestrator.report_markdown import render_report
+    from orchestrator.report_findings import findings
+    from orchestrator.report_markdown import pretraining_cells, render_report
     from orchestrator.report_wandb import log_summary_run
     from orchestrator.report_p2 import p2_fits
     from orchestrator.scaling_law import fit_predictors, fittable_cells
@@ -58,7 +60,9 @@ def build_report(results_dir: str | Path, out_dir: str | Path | None = None, *, 
         write_json_atomic(out / "p2_fit.json", p2)
     out.mkdir(parents=True, exist_ok=True)
     figures = write_figures(cells, fit, out)
-    markdown = render_report(cells, fit, figures, out, skipped=skipped)
+    paper_findings = findings(pretraining_cells(cells), fit)
+    write_json_atomic(out / "findings.json", paper_findings)
+    markdown = render_report(cells, fit, figures, out, skipped=skipped, paper_findings=paper_findings)
     report_path = out / "report.md"
     write_text_atomic(report_path, markdown)
     log_summary_run(cells, fit, figures, mode=wandb_mode, project=wandb_project, entity=wandb_entity,

@@ -5,7 +5,6 @@ markdown (the caller writes it). Every sentence is built from data; nothing is w
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections import Counter
@@ -16,10 +15,10 @@ import numpy as np
 from orchestrator.report_figures import (
     duration_label, duration_order, is_dense, is_post_training, predict_loss, val_loss, window_label,
 )
+from orchestrator.report_findings import WINDOW_SCHEDULES, config_key, findings, findings_section, pooled_std
 from orchestrator.report_p2 import p2_fits, p2_section
 from orchestrator.report_spdf import spdf_section
 
-WINDOW_SCHEDULES = ("geometric", "cubic")
 FIT_COLUMNS = ("E", "A", "B", "alpha", "beta")
 
 
@@ -28,27 +27,13 @@ def _fmt(value: float | None, digits: int = 4) -> str:
     return "n/a" if value is None else f"{value:.{digits}g}"
 
 
-def _config_key(cell: dict) -> str:
-    """The cell config without its seed, as a canonical string."""
-    return json.dumps({k: v for k, v in cell["cell"].items() if k != "seed"}, sort_keys=True)
-
-
-def pooled_std(samples: list[list[float]]) -> float | None:
-    """Pooled standard deviation of groups of repeats; None when no group has two values."""
-    dof = sum(len(s) - 1 for s in samples if len(s) > 1)
-    if dof == 0:
-        return None
-    ss = sum(float(np.sum((np.array(s) - np.mean(s)) ** 2)) for s in samples if len(s) > 1)
-    return math.sqrt(ss / dof)
-
-
 def _window_group(cells: list[dict]) -> dict:
     """Best window of one (model, duration, sparsity) group of pruned cells with a val loss."""
     windows: dict[str, list[float]] = {}
     repeats: dict[str, list[float]] = {}
     for cell in sorted(cells, key=lambda c: c["cell_id"]):
         windows.setdefault(f"{window_label(cell)} ({cell['cell']['schedule']})", []).append(val_loss(cell))
-        repeats.setdefault(_config_key(cell), []).append(val_loss(cell))
+        repeats.setdefault(config_key(cell), []).append(val_loss(cell))
     means = sorted((float(np.mean(v)), k) for k, v in windows.items())
     noise = pooled_std(list(repeats.values()))
     best_mean, best = means[0]
@@ -236,16 +221,23 @@ def figures_section(figures: dict[str, Path], out_dir: Path) -> list[str]:
     return lines if figures else lines + ["No figure had data.", ""]
 
 
+def pretraining_cells(cells: list[dict]) -> list[dict]:
+    """The pruning-journey sections (and the paper's findings) read pre-training cells only."""
+    return [cell for cell in cells if not is_post_training(cell)]
+
+
 def render_report(cells: list[dict], fit: dict | None, figures: dict[str, Path], out_dir: Path, *,
-                  skipped: list[tuple[str, str]] = ()) -> str:
-    """The full markdown report; deterministic for the same inputs."""
-    fit, study = fit or {}, [cell for cell in cells if not is_post_training(cell)]
+                  skipped: list[tuple[str, str]] = (), paper_findings: dict | None = None) -> str:
+    """The full markdown report; deterministic for the same inputs. `paper_findings`: findings() of the
+    pre-training cells when the caller already has them."""
+    fit = fit or {}
     p2 = p2_section(cells, p2_fits(cells))
-    cells = study  # the pruning-journey sections read pre-training cells only
+    cells = pretraining_cells(cells)
     found = conclusions(cells, fit)
     lines = ["# Sweep report", ""] + study_section(cells, fit)
     lines += ["## Conclusions", "", _predictor_bullet(found["predictor"]), _windows_bullet(found["windows"]),
               _gap_bullet(found["dense_gap"]), ""]
+    lines += findings_section(paper_findings if paper_findings is not None else findings(cells, fit))
     lines += ["## Size-law fit", ""] + fit_table(fit)
     lines += ["## Best pruning windows", ""] + windows_table(found["windows"])
     lines += spdf_section(cells) + p2

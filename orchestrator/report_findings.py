@@ -1,0 +1,226 @@
+"""The paper's three findings tested on a store's cells: the numbers and a verdict for each (findings.json and the
+"Findings of the paper" section of report.md).
+
+(1) Pruning from 25 % to 75 % of compute is near-optimal: per (model, duration, sparsity) group of windowed cells,
+    the 0.25–0.75 window's mean val loss, its rank among the windows and its gap to the best one, against the
+    seed noise (the pooled standard deviation of val loss over repeated seeds in the whole store).
+(2) The law on N_avg predicts held-out cells better than the law on N_final or N_initial: held-out RMSE of each
+    (from fit.json, which fits dense and pruned cells together).
+(3) At equal N_avg and tokens, a pruned model's loss is close to a dense model's: each pruned cell's gap to a law
+    fitted on the dense cells alone, at N_avg, and for contrast at N_final and N_initial, against the held-out
+    error of that dense law.
+"""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+
+from orchestrator.report_figures import duration_label, duration_order, is_dense, predict_loss, val_loss
+from orchestrator.scaling_law import PREDICTORS, fit_chinchilla, fittable_cells, heldout_errors
+
+PAPER_WINDOW = (0.25, 0.75)
+WINDOW_SCHEDULES = ("geometric", "cubic")
+NOISE_MULTIPLE = 2.0  # "within noise": a difference at most this many seed standard deviations
+MIN_DENSE_CELLS = 6  # the dense-only law has 5 constants
+
+
+def pooled_std(samples: list[list[float]]) -> float | None:
+    """Pooled sample standard deviation over groups of repeats; None without any group of two or more."""
+    dof = sum(len(s) - 1 for s in samples if len(s) > 1)
+    if dof == 0:
+        return None
+    ss = sum(float(np.sum((np.array(s) - np.mean(s)) ** 2)) for s in samples if len(s) > 1)
+    return math.sqrt(ss / dof)
+
+
+def config_key(cell: dict) -> str:
+    """The cell config without its seed, as a canonical string."""
+    return json.dumps({k: v for k, v in cell["cell"].items() if k != "seed"}, sort_keys=True)
+
+
+def seed_noise(cells: list[dict]) -> tuple[float | None, int]:
+    """Pooled std of val loss over configs run with several seeds, and how many such configs there are."""
+    repeats: dict[str, list[float]] = {}
+    for cell in cells:
+        if val_loss(cell) is not None:
+            repeats.setdefault(config_key(cell), []).append(val_loss(cell))
+    groups = [v for v in repeats.values() if len(v) > 1]
+    return pooled_std(groups), len(groups)
+
+
+def _window(cell: dict) -> tuple[float, float]:
+    return float(cell["cell"]["start"]), float(cell["cell"]["end"])
+
+
+def _window_row(cells: list[dict], noise: float | None) -> dict | None:
+    """The paper window's standing in one (model, duration, sparsity) group; None if it was not run there."""
+    by_window: dict[tuple[float, float], list[float]] = {}
+    for cell in cells:
+        by_window.setdefault(_window(cell), []).append(val_loss(cell))
+    if PAPER_WINDOW not in by_window or len(by_window) < 2:
+        return None
+    means = {w: float(np.mean(v)) for w, v in by_window.items()}
+    ranked = sorted(means, key=means.get)
+    best, paper = ranked[0], means[PAPER_WINDOW]
+    gap = paper - means[best]
+    return {
+        "n_windows": len(means), "paper_mean": paper, "paper_seeds": len(by_window[PAPER_WINDOW]),
+        "paper_rank": ranked.index(PAPER_WINDOW) + 1, "best_window": list(best), "best_mean": means[best],
+        "worst_mean": means[ranked[-1]], "gap": gap, "spread": means[ranked[-1]] - means[best],
+        "near_optimal": None if noise is None else bool(gap <= NOISE_MULTIPLE * noise),
+    }
+
+
+def window_finding(cells: list[dict]) -> dict:
+    """Finding 1, per group and overall."""
+    pruned = [c for c in cells if not is_dense(c) and c["cell"]["schedule"] in WINDOW_SCHEDULES
+              and val_loss(c) is not None]
+    noise, n_repeated = seed_noise(cells)
+    groups: dict[tuple[str, str, float], list[dict]] = {}
+    for cell in pruned:
+        groups.setdefault((cell["cell"]["model"], duration_label(cell), float(cell["cell"]["sparsity"])), []).append(cell)
+    rows = []
+    for key in sorted(groups, key=lambda k: (k[0], duration_order(k[1]), k[2])):
+        row = _window_row(groups[key], noise)
+        if row is not None:
+            rows.append({"model": key[0], "duration": key[1], "sparsity": key[2], **row})
+    near = [r for r in rows if r["near_optimal"]]
+    return {
+        "window": list(PAPER_WINDOW), "noise": noise, "noise_configs": n_repeated, "noise_multiple": NOISE_MULTIPLE,
+        "groups": rows, "n_groups": len(rows), "n_near_optimal": len(near) if noise is not None else None,
+        "n_best": sum(r["paper_rank"] == 1 for r in rows),
+        "mean_rank": float(np.mean([r["paper_rank"] for r in rows])) if rows else None,
+        "mean_gap": float(np.mean([r["gap"] for r in rows])) if rows else None,
+        "max_gap": max((r["gap"] for r in rows), default=None),
+        "holds": None if not rows or noise is None else len(near) == len(rows),
+    }
+
+
+def predictor_finding(fit: dict | None) -> dict:
+    """Finding 2: held-out RMSE of the law on each size predictor."""
+    predictors = (fit or {}).get("predictors") or {}
+    rmse = {name: predictors[name].get("heldout_rmse") for name in PREDICTORS if name in predictors}
+    if len(rmse) < len(PREDICTORS) or any(v is None for v in rmse.values()):
+        return {"heldout_rmse": rmse, "holds": None}
+    avg = rmse["avg_params"]
+    ratios = {name: (rmse[name] / avg if avg > 0 else None) for name in PREDICTORS if name != "avg_params"}
+    return {"heldout_rmse": rmse, "n_cells": fit.get("n_cells"), "ratio_to_avg": ratios,
+            "holds": all(avg < rmse[name] for name in ratios)}
+
+
+def _dense_law(dense: list[dict]) -> dict | None:
+    """Chinchilla fit on the dense cells alone, with its held-out RMSE; None with too few or too alike cells."""
+    N = np.array([c["avg_params"] for c in dense], dtype=float)
+    D = np.array([c["tokens"] for c in dense], dtype=float)
+    L = np.array([c["val_loss"] for c in dense], dtype=float)
+    if len(dense) < MIN_DENSE_CELLS or len(set(N)) < 2 or len(set(D)) < 2:
+        return None
+    law = {k: float(v) for k, v in fit_chinchilla(N, D, L).items() if k in ("E", "A", "B", "alpha", "beta")}
+    errors = heldout_errors(N, D, L)
+    return {**law, "heldout_rmse": errors["heldout_rmse"], "cv": errors["cv"], "n_cells": len(dense),
+            "params_range": [float(N.min()), float(N.max())], "tokens_range": [float(D.min()), float(D.max())]}
+
+
+def _gap_summary(gaps: list[float]) -> dict:
+    return {"n": len(gaps), "mean": float(np.mean(gaps)), "mean_abs": float(np.mean(np.abs(gaps))), "min": float(min(gaps)),
+            "max": float(max(gaps))}
+
+
+def dense_equivalence_finding(cells: list[dict]) -> dict:
+    """Finding 3: pruned val loss minus the dense-only law at (N, D), for N = N_avg, N_final and N_initial."""
+    usable = fittable_cells(cells)
+    dense = [c for c in usable if is_dense(c)]
+    pruned = [c for c in usable if not is_dense(c)]
+    law = _dense_law(dense)
+    if law is None or not pruned:
+        return {"n_dense": len(dense), "n_pruned": len(pruned), "law": law, "holds": None}
+    low, high = law["params_range"]
+    gaps = {name: [c["val_loss"] - predict_loss(law, c[name], c["tokens"]) for c in pruned] for name in PREDICTORS}
+    relative = [100 * g / (c["val_loss"] - g) for g, c in zip(gaps["avg_params"], pruned)]
+    by_sparsity: dict[float, list[float]] = {}
+    for gap, cell in zip(gaps["avg_params"], pruned):
+        by_sparsity.setdefault(float(cell["cell"]["sparsity"]), []).append(gap)
+    summary = {name: _gap_summary(values) for name, values in gaps.items()}
+    avg_mean = abs(summary["avg_params"]["mean"])
+    return {
+        "n_dense": len(dense), "n_pruned": len(pruned), "law": law, "gap": summary,
+        "mean_pct": float(np.mean(relative)),
+        "by_sparsity": {f"{s:g}": _gap_summary(v) for s, v in sorted(by_sparsity.items())},
+        "outside_dense_sizes": sum(not low <= c["avg_params"] <= high for c in pruned),
+        "holds": bool(avg_mean <= NOISE_MULTIPLE * law["heldout_rmse"]
+                      and avg_mean < min(abs(summary[n]["mean"]) for n in PREDICTORS if n != "avg_params")),
+    }
+
+
+def findings(cells: list[dict], fit: dict | None) -> dict:
+    """The findings.json payload."""
+    return {"windows": window_finding(cells), "predictors": predictor_finding(fit),
+            "dense_equivalence": dense_equivalence_finding(cells)}
+
+
+def _f(value: float | None, digits: int = 4) -> str:
+    return "n/a" if value is None else f"{value:.{digits}g}"
+
+
+def _verdict(holds: bool | None) -> str:
+    return {True: "**holds**", False: "**does not hold**", None: "**not testable** on these cells"}[holds]
+
+
+def _windows_lines(found: dict) -> list[str]:
+    window = "–".join(f"{x:g}" for x in found["window"])
+    lines = [f"### 1. Pruning over {window} of compute is near-optimal: {_verdict(found['holds'])}", ""]
+    if not found["groups"]:
+        return lines + [f"No (model, duration, sparsity) group ran the {window} window beside another.", ""]
+    near = "n/a" if found["n_near_optimal"] is None else f"{found['n_near_optimal']} of {found['n_groups']}"
+    lines += [f"- Seed noise (pooled std of val loss over {found['noise_configs']} configs run with several seeds): "
+              f"{_f(found['noise'])}; near-optimal = within {found['noise_multiple']:g}× that of the best window.",
+              f"- The {window} window is near-optimal in {near} groups, the best in {found['n_best']}; its mean rank "
+              f"is {_f(found['mean_rank'], 3)}, its mean gap to the best window {_f(found['mean_gap'])} and its "
+              f"largest {_f(found['max_gap'])}.", "",
+              f"| model | duration | sparsity | {window} loss | rank | best window | best loss | gap | spread of "
+              "windows | near-optimal |", "|---" * 10 + "|"]
+    for r in found["groups"]:
+        flag = "n/a" if r["near_optimal"] is None else ("yes" if r["near_optimal"] else "no")
+        best = "–".join(f"{x:g}" for x in r["best_window"])
+        lines.append(f"| {r['model']} | {r['duration']} | {r['sparsity']:g} | {r['paper_mean']:.4f} | "
+                     f"{r['paper_rank']}/{r['n_windows']} | {best} | {r['best_mean']:.4f} | {r['gap']:.4f} | "
+                     f"{r['spread']:.4f} | {flag} |")
+    return lines + [""]
+
+
+def _predictor_lines(found: dict) -> list[str]:
+    lines = ["### 2. The law on N_avg has the lowest held-out error: " + _verdict(found["holds"]), ""]
+    rmse = found["heldout_rmse"]
+    if found["holds"] is None:
+        return lines + ["No fit of all three predictors (fit.json).", ""]
+    ratios = ", ".join(f"`{name}` {_f(rmse[name])} ({_f(ratio, 3)}×)" for name, ratio in found["ratio_to_avg"].items())
+    return lines + [f"- Held-out RMSE over {found['n_cells']} dense and pruned cells: `avg_params` "
+                    f"{_f(rmse['avg_params'])}; {ratios}.", ""]
+
+
+def _dense_lines(found: dict) -> list[str]:
+    lines = ["### 3. At equal N_avg, pruned loss is close to dense loss: " + _verdict(found["holds"]), ""]
+    law = found["law"]
+    if found["holds"] is None:
+        return lines + [f"Needs a law on {MIN_DENSE_CELLS}+ dense cells of 2+ sizes and token counts, and pruned "
+                        f"cells (here {found['n_dense']} dense, {found['n_pruned']} pruned).", ""]
+    gap = found["gap"]
+    lines += [f"- Dense-only law on {law['n_cells']} dense cells (N {law['params_range'][0]:.4g}–"
+              f"{law['params_range'][1]:.4g}, D {law['tokens_range'][0]:.4g}–{law['tokens_range'][1]:.4g}): "
+              f"held-out RMSE {_f(law['heldout_rmse'])} ({law['cv']}).",
+              f"- {found['n_pruned']} pruned cells, val loss minus the dense law at the same tokens: mean "
+              f"{gap['avg_params']['mean']:+.4f} ({found['mean_pct']:+.2f} %) at N_avg, "
+              f"{gap['final_params']['mean']:+.4f} at N_final, {gap['initial_params']['mean']:+.4f} at N_initial; "
+              f"{found['outside_dense_sizes']} cells have N_avg outside the dense sizes.", "",
+              "| sparsity | cells | mean gap at N_avg | min | max |", "|---|---|---|---|---|"]
+    for sparsity, row in found["by_sparsity"].items():
+        lines.append(f"| {sparsity} | {row['n']} | {row['mean']:+.4f} | {row['min']:+.4f} | {row['max']:+.4f} |")
+    return lines + [""]
+
+
+def findings_section(found: dict) -> list[str]:
+    """Markdown for the three findings."""
+    return (["## Findings of the paper", ""] + _windows_lines(found["windows"])
+            + _predictor_lines(found["predictors"]) + _dense_lines(found["dense_equivalence"]))
