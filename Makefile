@@ -30,13 +30,19 @@ demo: install
 bench: install
 	$(PY) benchmarks/run_all.py
 
-# The mini-scale reproduction of the paper (docs/reproduction/README.md): three sweeps into one store, then the
-# report. About 1.5 h on 2 CPU cores; finished cells are skipped, so an interrupted run resumes where it stopped.
+# The mini-scale reproduction of the paper (docs/reproduction/README.md): dense ladders (by tokens per parameter,
+# and by steps so that dense cells cover the pruned cells' token counts), 3 seeds for a subset, then journey80; the
+# report of the whole store last. About 1.5 h on 2 CPU cores; finished cells are skipped, so an interrupted run
+# resumes where it stopped.
 REPRO := docs/reproduction
 REPRO_ARGS := train.batch_size=16 results_dir=$(REPRO)/store wandb.mode=offline
 reproduction: install
 	$(VENV)/bin/orchestrator-train -m experiment=dense_ladder model=pico,nano,micro,mini \
 		budget.tokens_per_param=5,10,20 $(REPRO_ARGS)
+	$(VENV)/bin/orchestrator-train -m experiment=dense_ladder model=pico,nano budget.tokens_per_param=null \
+		budget.dense_steps=520,1040,2080,4560 $(REPRO_ARGS)
+	$(VENV)/bin/orchestrator-train -m experiment=dense_ladder model=micro budget.tokens_per_param=null \
+		budget.dense_steps=4560 $(REPRO_ARGS)
 	$(VENV)/bin/orchestrator-train -m experiment=journey80 model=micro window=a25_b75,a0_b50,a50_b100 pruning.sparsity=0.4,0.8 \
 		budget.tokens_per_param=5 seed=1,2 $(REPRO_ARGS)
 	$(VENV)/bin/orchestrator-train -m experiment=journey80 model=micro budget.tokens_per_param=5,10 $(REPRO_ARGS)

@@ -6,9 +6,9 @@
     seed noise (the pooled standard deviation of val loss over repeated seeds in the whole store).
 (2) The law on N_avg predicts held-out cells better than the law on N_final or N_initial: held-out RMSE of each
     (from fit.json, which fits dense and pruned cells together).
-(3) At equal N_avg and tokens, a pruned model's loss is close to a dense model's: each pruned cell's gap to a law
-    fitted on the dense cells alone, at N_avg, and for contrast at N_final and N_initial, against the held-out
-    error of that dense law.
+(3) At equal N_avg and tokens, a pruned model's loss is close to a dense model's: each pruned cell's gap to the
+    dense loss at its tokens and N_avg, read off the dense cells by interpolation (no law, so no fit error enters),
+    and for contrast at N_final and N_initial, against the seed noise.
 """
 from __future__ import annotations
 
@@ -17,13 +17,12 @@ import math
 
 import numpy as np
 
-from orchestrator.report_figures import duration_label, duration_order, is_dense, predict_loss, val_loss
-from orchestrator.scaling_law import PREDICTORS, fit_chinchilla, fittable_cells, heldout_errors
+from orchestrator.report_figures import duration_label, duration_order, is_dense, val_loss
+from orchestrator.scaling_law import PREDICTORS, fittable_cells
 
 PAPER_WINDOW = (0.25, 0.75)
 WINDOW_SCHEDULES = ("geometric", "cubic")
 NOISE_MULTIPLE = 2.0  # "within noise": a difference at most this many seed standard deviations
-MIN_DENSE_CELLS = 6  # the dense-only law has 5 constants
 
 
 def pooled_std(samples: list[list[float]]) -> float | None:
@@ -110,47 +109,64 @@ def predictor_finding(fit: dict | None) -> dict:
             "holds": all(avg < rmse[name] for name in ratios)}
 
 
-def _dense_law(dense: list[dict]) -> dict | None:
-    """Chinchilla fit on the dense cells alone, with its held-out RMSE; None with too few or too alike cells."""
-    N = np.array([c["avg_params"] for c in dense], dtype=float)
-    D = np.array([c["tokens"] for c in dense], dtype=float)
-    L = np.array([c["val_loss"] for c in dense], dtype=float)
-    if len(dense) < MIN_DENSE_CELLS or len(set(N)) < 2 or len(set(D)) < 2:
+def _interpolate_log(x: float, points: dict[float, float]) -> float | None:
+    """points {x_k: y_k} interpolated linearly in log x at x; None outside [min x_k, max x_k]."""
+    xs = sorted(points)
+    if not xs or not xs[0] <= x <= xs[-1]:
         return None
-    law = {k: float(v) for k, v in fit_chinchilla(N, D, L).items() if k in ("E", "A", "B", "alpha", "beta")}
-    errors = heldout_errors(N, D, L)
-    return {**law, "heldout_rmse": errors["heldout_rmse"], "cv": errors["cv"], "n_cells": len(dense),
-            "params_range": [float(N.min()), float(N.max())], "tokens_range": [float(D.min()), float(D.max())]}
+    if len(xs) == 1:
+        return points[xs[0]]
+    return float(np.interp(math.log(x), [math.log(k) for k in xs], [points[k] for k in xs]))
+
+
+def dense_loss_at(dense: list[dict], n: float, d: float) -> float | None:
+    """The val loss of a dense model of n parameters trained on d tokens, read off the dense cells without a law:
+    along each dense size, interpolated in log tokens; then between the two sizes that bracket n, in log N.
+    None where n is outside the dense sizes or d outside the token counts of a bracketing size."""
+    by_size: dict[float, dict[float, list[float]]] = {}
+    for cell in dense:
+        by_size.setdefault(float(cell["avg_params"]), {}).setdefault(float(cell["tokens"]), []).append(cell["val_loss"])
+    sizes = sorted(by_size)
+    if not sizes or not sizes[0] <= n <= sizes[-1]:
+        return None
+    bracket = {max(k for k in sizes if k <= n), min(k for k in sizes if k >= n)}
+    along = {size: _interpolate_log(d, {t: float(np.mean(v)) for t, v in by_size[size].items()}) for size in bracket}
+    if any(value is None for value in along.values()):
+        return None
+    return _interpolate_log(n, along)
 
 
 def _gap_summary(gaps: list[float]) -> dict:
-    return {"n": len(gaps), "mean": float(np.mean(gaps)), "mean_abs": float(np.mean(np.abs(gaps))), "min": float(min(gaps)),
-            "max": float(max(gaps))}
+    if not gaps:
+        return {"n": 0}
+    return {"n": len(gaps), "mean": float(np.mean(gaps)), "mean_abs": float(np.mean(np.abs(gaps))),
+            "min": float(min(gaps)), "max": float(max(gaps))}
 
 
 def dense_equivalence_finding(cells: list[dict]) -> dict:
-    """Finding 3: pruned val loss minus the dense-only law at (N, D), for N = N_avg, N_final and N_initial."""
+    """Finding 3: pruned val loss minus the dense loss at the same tokens and N = N_avg (for contrast N_final and
+    N_initial, on the cells where all three have a dense reference), against the seed noise."""
     usable = fittable_cells(cells)
     dense = [c for c in usable if is_dense(c)]
     pruned = [c for c in usable if not is_dense(c)]
-    law = _dense_law(dense)
-    if law is None or not pruned:
-        return {"n_dense": len(dense), "n_pruned": len(pruned), "law": law, "holds": None}
-    low, high = law["params_range"]
-    gaps = {name: [c["val_loss"] - predict_loss(law, c[name], c["tokens"]) for c in pruned] for name in PREDICTORS}
-    relative = [100 * g / (c["val_loss"] - g) for g, c in zip(gaps["avg_params"], pruned)]
+    noise, _ = seed_noise(cells)
+    refs = [{name: dense_loss_at(dense, c[name], c["tokens"]) for name in PREDICTORS} for c in pruned]
+    at_avg = [(c, c["val_loss"] - r["avg_params"]) for c, r in zip(pruned, refs) if r["avg_params"] is not None]
+    if not at_avg:
+        return {"n_dense": len(dense), "n_pruned": len(pruned), "holds": None}
+    common = [(c, r) for c, r in zip(pruned, refs) if all(v is not None for v in r.values())]
     by_sparsity: dict[float, list[float]] = {}
-    for gap, cell in zip(gaps["avg_params"], pruned):
+    for cell, gap in at_avg:
         by_sparsity.setdefault(float(cell["cell"]["sparsity"]), []).append(gap)
-    summary = {name: _gap_summary(values) for name, values in gaps.items()}
-    avg_mean = abs(summary["avg_params"]["mean"])
+    gap = _gap_summary([g for _, g in at_avg])
     return {
-        "n_dense": len(dense), "n_pruned": len(pruned), "law": law, "gap": summary,
-        "mean_pct": float(np.mean(relative)),
+        "n_dense": len(dense), "n_pruned": len(pruned), "noise": noise, "noise_multiple": NOISE_MULTIPLE,
+        "dense_sizes": sorted({float(c["avg_params"]) for c in dense}), "gap": gap,
+        "mean_pct": float(np.mean([100 * g / (c["val_loss"] - g) for c, g in at_avg])),
+        "no_reference": len(pruned) - len(at_avg),
         "by_sparsity": {f"{s:g}": _gap_summary(v) for s, v in sorted(by_sparsity.items())},
-        "outside_dense_sizes": sum(not low <= c["avg_params"] <= high for c in pruned),
-        "holds": bool(avg_mean <= NOISE_MULTIPLE * law["heldout_rmse"]
-                      and avg_mean < min(abs(summary[n]["mean"]) for n in PREDICTORS if n != "avg_params")),
+        "contrast": {name: _gap_summary([c["val_loss"] - r[name] for c, r in common]) for name in PREDICTORS},
+        "holds": None if noise is None else bool(abs(gap["mean"]) <= NOISE_MULTIPLE * noise),
     }
 
 
@@ -202,19 +218,23 @@ def _predictor_lines(found: dict) -> list[str]:
 
 def _dense_lines(found: dict) -> list[str]:
     lines = ["### 3. At equal N_avg, pruned loss is close to dense loss: " + _verdict(found["holds"]), ""]
-    law = found["law"]
-    if found["holds"] is None:
-        return lines + [f"Needs a law on {MIN_DENSE_CELLS}+ dense cells of 2+ sizes and token counts, and pruned "
-                        f"cells (here {found['n_dense']} dense, {found['n_pruned']} pruned).", ""]
-    gap = found["gap"]
-    lines += [f"- Dense-only law on {law['n_cells']} dense cells (N {law['params_range'][0]:.4g}–"
-              f"{law['params_range'][1]:.4g}, D {law['tokens_range'][0]:.4g}–{law['tokens_range'][1]:.4g}): "
-              f"held-out RMSE {_f(law['heldout_rmse'])} ({law['cv']}).",
-              f"- {found['n_pruned']} pruned cells, val loss minus the dense law at the same tokens: mean "
-              f"{gap['avg_params']['mean']:+.4f} ({found['mean_pct']:+.2f} %) at N_avg, "
-              f"{gap['final_params']['mean']:+.4f} at N_final, {gap['initial_params']['mean']:+.4f} at N_initial; "
-              f"{found['outside_dense_sizes']} cells have N_avg outside the dense sizes.", "",
-              "| sparsity | cells | mean gap at N_avg | min | max |", "|---|---|---|---|---|"]
+    if "gap" not in found:
+        return lines + [f"No pruned cell has a dense reference: its N_avg and tokens must lie within the dense "
+                        f"cells' sizes and token counts (here {found['n_dense']} dense, {found['n_pruned']} "
+                        "pruned).", ""]
+    gap, contrast = found["gap"], found["contrast"]
+    sizes = ", ".join(f"{n:.4g}" for n in found["dense_sizes"])
+    lines += [f"- Dense reference: the {found['n_dense']} dense cells (sizes {sizes}), interpolated in log tokens "
+              "along each size, then in log N between sizes; no law.",
+              f"- {gap['n']} pruned cells (of {found['n_pruned']}; {found['no_reference']} lie outside the dense "
+              f"grid): val loss minus dense loss at the same tokens and N = N_avg, mean {gap['mean']:+.4f} "
+              f"({found['mean_pct']:+.2f} %), range {gap['min']:+.4f} to {gap['max']:+.4f}; seed noise "
+              f"{_f(found['noise'])} (close = |mean| within {found['noise_multiple']:g}× that)."]
+    if contrast["avg_params"]["n"]:
+        lines.append(f"- On the {contrast['avg_params']['n']} cells with a dense reference at all three sizes, mean "
+                     f"gap at N_avg {contrast['avg_params']['mean']:+.4f}, at N_final "
+                     f"{contrast['final_params']['mean']:+.4f}, at N_initial {contrast['initial_params']['mean']:+.4f}.")
+    lines += ["", "| sparsity | cells | mean gap at N_avg | min | max |", "|---|---|---|---|---|"]
     for sparsity, row in found["by_sparsity"].items():
         lines.append(f"| {sparsity} | {row['n']} | {row['mean']:+.4f} | {row['min']:+.4f} | {row['max']:+.4f} |")
     return lines + [""]
