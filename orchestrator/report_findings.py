@@ -8,7 +8,7 @@
     (from fit.json, which fits dense and pruned cells together).
 (3) At equal N_avg and tokens, a pruned model's loss is close to a dense model's: each pruned cell's gap to the
     dense loss at its tokens and N_avg, read off the dense cells by interpolation (no law, so no fit error enters),
-    and for contrast at N_final and N_initial, against the seed noise.
+    and for contrast at N_final and N_initial, against the seed noise and the interpolation's own error.
 """
 from __future__ import annotations
 
@@ -23,6 +23,8 @@ from orchestrator.scaling_law import PREDICTORS, fittable_cells
 PAPER_WINDOW = (0.25, 0.75)
 WINDOW_SCHEDULES = ("geometric", "cubic")
 NOISE_MULTIPLE = 2.0  # "within noise": a difference at most this many seed standard deviations
+VERDICTS = {True: "holds", False: "does not hold", None: "not testable"}
+INCONCLUSIVE = "inconclusive"
 
 
 def pooled_std(samples: list[list[float]]) -> float | None:
@@ -93,8 +95,7 @@ def window_finding(cells: list[dict]) -> dict:
         "mean_rank": float(np.mean([r["paper_rank"] for r in rows])) if rows else None,
         "mean_gap": float(np.mean([r["gap"] for r in rows])) if rows else None,
         "max_gap": max((r["gap"] for r in rows), default=None),
-        "holds": None if not rows or noise is None else len(near) == len(rows),
-    }
+    } | _verdict_of(None if not rows or noise is None else len(near) == len(rows))
 
 
 def predictor_finding(fit: dict | None) -> dict:
@@ -102,11 +103,11 @@ def predictor_finding(fit: dict | None) -> dict:
     predictors = (fit or {}).get("predictors") or {}
     rmse = {name: predictors[name].get("heldout_rmse") for name in PREDICTORS if name in predictors}
     if len(rmse) < len(PREDICTORS) or any(v is None for v in rmse.values()):
-        return {"heldout_rmse": rmse, "holds": None}
+        return {"heldout_rmse": rmse, **_verdict_of(None)}
     avg = rmse["avg_params"]
     ratios = {name: (rmse[name] / avg if avg > 0 else None) for name in PREDICTORS if name != "avg_params"}
     return {"heldout_rmse": rmse, "n_cells": fit.get("n_cells"), "ratio_to_avg": ratios,
-            "holds": all(avg < rmse[name] for name in ratios)}
+            **_verdict_of(all(avg < rmse[name] for name in ratios))}
 
 
 def _interpolate_log(x: float, points: dict[float, float]) -> float | None:
@@ -136,6 +137,36 @@ def dense_loss_at(dense: list[dict], n: float, d: float) -> float | None:
     return _interpolate_log(n, along)
 
 
+def interpolation_error(dense: list[dict]) -> dict | None:
+    """How well dense_loss_at reads the dense grid: RMSE of each dense cell's loss against the interpolation of the
+    others (leave one out; conservative, as leaving a cell out doubles the spacing around it). None below 3 cells."""
+    errors = []
+    for k, cell in enumerate(dense):
+        reference = dense_loss_at(dense[:k] + dense[k + 1:], cell["avg_params"], cell["tokens"])
+        if reference is not None:
+            errors.append(cell["val_loss"] - reference)
+    if len(errors) < 3:
+        return None
+    return {"rmse": float(np.sqrt(np.mean(np.square(errors)))), "n": len(errors)}
+
+
+def _verdict_of(holds: bool | None) -> dict:
+    return {"holds": holds, "verdict": VERDICTS[holds]}
+
+
+def _dense_verdict(mean_gap: float, noise: float | None, reference_error: dict | None) -> dict:
+    """Holds within NOISE_MULTIPLE × seed noise; does not hold beyond NOISE_MULTIPLE × the combined uncertainty of
+    the seed noise and the dense reference's interpolation error; inconclusive in between."""
+    if noise is None:
+        return _verdict_of(None)
+    if abs(mean_gap) <= NOISE_MULTIPLE * noise:
+        return _verdict_of(True)
+    uncertainty = math.hypot(noise, reference_error["rmse"] if reference_error else 0.0)
+    if abs(mean_gap) > NOISE_MULTIPLE * uncertainty:
+        return _verdict_of(False)
+    return {"holds": None, "verdict": INCONCLUSIVE}
+
+
 def _gap_summary(gaps: list[float]) -> dict:
     if not gaps:
         return {"n": 0}
@@ -145,7 +176,8 @@ def _gap_summary(gaps: list[float]) -> dict:
 
 def dense_equivalence_finding(cells: list[dict]) -> dict:
     """Finding 3: pruned val loss minus the dense loss at the same tokens and N = N_avg (for contrast N_final and
-    N_initial, on the cells where all three have a dense reference), against the seed noise."""
+    N_initial, on the cells where all three have a dense reference), against the seed noise and the dense
+    reference's interpolation error (see _dense_verdict)."""
     usable = fittable_cells(cells)
     dense = [c for c in usable if is_dense(c)]
     pruned = [c for c in usable if not is_dense(c)]
@@ -153,12 +185,13 @@ def dense_equivalence_finding(cells: list[dict]) -> dict:
     refs = [{name: dense_loss_at(dense, c[name], c["tokens"]) for name in PREDICTORS} for c in pruned]
     at_avg = [(c, c["val_loss"] - r["avg_params"]) for c, r in zip(pruned, refs) if r["avg_params"] is not None]
     if not at_avg:
-        return {"n_dense": len(dense), "n_pruned": len(pruned), "holds": None}
+        return {"n_dense": len(dense), "n_pruned": len(pruned), **_verdict_of(None)}
     common = [(c, r) for c, r in zip(pruned, refs) if all(v is not None for v in r.values())]
     by_sparsity: dict[float, list[float]] = {}
     for cell, gap in at_avg:
         by_sparsity.setdefault(float(cell["cell"]["sparsity"]), []).append(gap)
     gap = _gap_summary([g for _, g in at_avg])
+    reference_error = interpolation_error(dense)
     return {
         "n_dense": len(dense), "n_pruned": len(pruned), "noise": noise, "noise_multiple": NOISE_MULTIPLE,
         "dense_sizes": sorted({float(c["avg_params"]) for c in dense}), "gap": gap,
@@ -166,7 +199,7 @@ def dense_equivalence_finding(cells: list[dict]) -> dict:
         "no_reference": len(pruned) - len(at_avg),
         "by_sparsity": {f"{s:g}": _gap_summary(v) for s, v in sorted(by_sparsity.items())},
         "contrast": {name: _gap_summary([c["val_loss"] - r[name] for c, r in common]) for name in PREDICTORS},
-        "holds": None if noise is None else bool(abs(gap["mean"]) <= NOISE_MULTIPLE * noise),
+        "reference_error": reference_error, **_dense_verdict(gap["mean"], noise, reference_error),
     }
 
 
@@ -180,13 +213,13 @@ def _f(value: float | None, digits: int = 4) -> str:
     return "n/a" if value is None else f"{value:.{digits}g}"
 
 
-def _verdict(holds: bool | None) -> str:
-    return {True: "**holds**", False: "**does not hold**", None: "**not testable** on these cells"}[holds]
+def _verdict(found: dict) -> str:
+    return f"**{found['verdict']}**"
 
 
 def _windows_lines(found: dict) -> list[str]:
     window = "–".join(f"{x:g}" for x in found["window"])
-    lines = [f"### 1. Pruning over {window} of compute is near-optimal: {_verdict(found['holds'])}", ""]
+    lines = [f"### 1. Pruning over {window} of compute is near-optimal: {_verdict(found)}", ""]
     if not found["groups"]:
         return lines + [f"No (model, duration, sparsity) group ran the {window} window beside another.", ""]
     near = "n/a" if found["n_near_optimal"] is None else f"{found['n_near_optimal']} of {found['n_groups']}"
@@ -207,7 +240,7 @@ def _windows_lines(found: dict) -> list[str]:
 
 
 def _predictor_lines(found: dict) -> list[str]:
-    lines = ["### 2. The law on N_avg has the lowest held-out error: " + _verdict(found["holds"]), ""]
+    lines = ["### 2. The law on N_avg has the lowest held-out error: " + _verdict(found), ""]
     rmse = found["heldout_rmse"]
     if found["holds"] is None:
         return lines + ["No fit of all three predictors (fit.json).", ""]
@@ -217,7 +250,7 @@ def _predictor_lines(found: dict) -> list[str]:
 
 
 def _dense_lines(found: dict) -> list[str]:
-    lines = ["### 3. At equal N_avg, pruned loss is close to dense loss: " + _verdict(found["holds"]), ""]
+    lines = ["### 3. At equal N_avg, pruned loss is close to dense loss: " + _verdict(found), ""]
     if "gap" not in found:
         return lines + [f"No pruned cell has a dense reference: its N_avg and tokens must lie within the dense "
                         f"cells' sizes and token counts (here {found['n_dense']} dense, {found['n_pruned']} "
@@ -229,7 +262,14 @@ def _dense_lines(found: dict) -> list[str]:
               f"- {gap['n']} pruned cells (of {found['n_pruned']}; {found['no_reference']} lie outside the dense "
               f"grid): val loss minus dense loss at the same tokens and N = N_avg, mean {gap['mean']:+.4f} "
               f"({found['mean_pct']:+.2f} %), range {gap['min']:+.4f} to {gap['max']:+.4f}; seed noise "
-              f"{_f(found['noise'])} (close = |mean| within {found['noise_multiple']:g}× that)."]
+              f"{_f(found['noise'])}."]
+    error = found["reference_error"]
+    lines.append(f"- The dense reference's own error (each dense cell against the interpolation of the others, "
+                 f"{error['n']} cells): RMSE {_f(error['rmse'])}." if error else "- The dense reference's own error: "
+                 "n/a (fewer than 3 dense cells can be interpolated from the others).")
+    lines.append(f"- Verdict rule: holds if |mean gap| ≤ {found['noise_multiple']:g}× seed noise; does not hold if it "
+                 f"exceeds {found['noise_multiple']:g}× the seed noise and the reference error combined "
+                 "(root of the sum of squares); inconclusive in between.")
     if contrast["avg_params"]["n"]:
         lines.append(f"- On the {contrast['avg_params']['n']} cells with a dense reference at all three sizes, mean "
                      f"gap at N_avg {contrast['avg_params']['mean']:+.4f}, at N_final "

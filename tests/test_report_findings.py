@@ -5,7 +5,8 @@ import pytest
 
 from orchestrator.report_figures import predict_loss
 from orchestrator.report_findings import (
-    dense_equivalence_finding, dense_loss_at, findings, findings_section, predictor_finding, window_finding,
+    _dense_verdict, dense_equivalence_finding, dense_loss_at, findings, findings_section, interpolation_error,
+    predictor_finding, window_finding,
 )
 
 LAW = {"E": 1.5, "A": 30.0, "B": 100.0, "alpha": 0.4, "beta": 0.35}  # losses near 2.4, as at micro scale
@@ -107,6 +108,19 @@ def test_pruned_like_dense_of_its_initial_size_does_not_hold() -> None:
     found = dense_equivalence_finding(_dense_grid() + _pruned("initial_params"))
     assert found["holds"] is False and found["gap"]["mean"] < -0.01 and found["mean_pct"] < 0
     assert abs(found["contrast"]["initial_params"]["mean"]) < 5e-3
+
+
+def test_the_dense_references_own_error_is_measured_and_can_make_a_gap_inconclusive() -> None:
+    grid = _dense_grid()
+    assert interpolation_error(grid)["rmse"] < 0.02  # leaving a cell out doubles the spacing: conservative
+    bumpy = [{**cell, "val_loss": cell["val_loss"] + 0.05 * (-1) ** k} for k, cell in enumerate(grid)]
+    assert interpolation_error(bumpy)["rmse"] > 0.05
+    noise = 0.01
+    assert _dense_verdict(0.015, noise, {"rmse": 0.05})["verdict"] == "holds"
+    assert _dense_verdict(0.05, noise, {"rmse": 0.05})["verdict"] == "inconclusive"
+    assert _dense_verdict(0.05, noise, {"rmse": 0.001})["verdict"] == "does not hold"
+    assert _dense_verdict(0.05, noise, None)["verdict"] == "does not hold"
+    assert _dense_verdict(0.05, None, None)["verdict"] == "not testable"
 
 
 def test_no_dense_reference_is_not_testable() -> None:
