@@ -43,6 +43,8 @@ reproduction: install
 		budget.dense_steps=520,1040,2080,4560 $(REPRO_ARGS)
 	$(VENV)/bin/orchestrator-train -m experiment=dense_ladder model=micro budget.tokens_per_param=null \
 		budget.dense_steps=4560 $(REPRO_ARGS)
+	$(VENV)/bin/orchestrator-train -m experiment=dense_ladder model=pico,nano,micro budget.tokens_per_param=null \
+		budget.dense_steps=1500,3000 $(REPRO_ARGS)
 	$(VENV)/bin/orchestrator-train -m experiment=journey80 model=micro window=a25_b75,a0_b50,a50_b100 pruning.sparsity=0.4,0.8 \
 		budget.tokens_per_param=5 seed=1,2 $(REPRO_ARGS)
 	$(VENV)/bin/orchestrator-train -m experiment=journey80 model=micro budget.tokens_per_param=5,10 $(REPRO_ARGS)

@@ -58,8 +58,10 @@ def _window(cell: dict) -> tuple[float, float]:
 def _window_row(cells: list[dict], noise: float | None) -> dict | None:
     """The paper window's standing in one (model, duration, sparsity) group; None if it was not run there."""
     by_window: dict[tuple[float, float], list[float]] = {}
+    tokens: dict[tuple[float, float], float] = {}
     for cell in cells:
         by_window.setdefault(_window(cell), []).append(val_loss(cell))
+        tokens[_window(cell)] = float(cell.get("tokens") or 0.0)
     if PAPER_WINDOW not in by_window or len(by_window) < 2:
         return None
     means = {w: float(np.mean(v)) for w, v in by_window.items()}
@@ -70,6 +72,7 @@ def _window_row(cells: list[dict], noise: float | None) -> dict | None:
         "n_windows": len(means), "paper_mean": paper, "paper_seeds": len(by_window[PAPER_WINDOW]),
         "paper_rank": ranked.index(PAPER_WINDOW) + 1, "best_window": list(best), "best_mean": means[best],
         "worst_mean": means[ranked[-1]], "gap": gap, "spread": means[ranked[-1]] - means[best],
+        "tokens_ratio": tokens[best] / tokens[PAPER_WINDOW] if tokens[PAPER_WINDOW] > 0 else None,
         "near_optimal": None if noise is None else bool(gap <= NOISE_MULTIPLE * noise),
     }
 
@@ -229,13 +232,13 @@ def _windows_lines(found: dict) -> list[str]:
               f"is {_f(found['mean_rank'], 3)}, its mean gap to the best window {_f(found['mean_gap'])} and its "
               f"largest {_f(found['max_gap'])}.", "",
               f"| model | duration | sparsity | {window} loss | rank | best window | best loss | gap | spread of "
-              "windows | near-optimal |", "|---" * 10 + "|"]
+              f"windows | tokens, best ÷ {window} | near-optimal |", "|---" * 11 + "|"]
     for r in found["groups"]:
         flag = "n/a" if r["near_optimal"] is None else ("yes" if r["near_optimal"] else "no")
         best = "–".join(f"{x:g}" for x in r["best_window"])
         lines.append(f"| {r['model']} | {r['duration']} | {r['sparsity']:g} | {r['paper_mean']:.4f} | "
                      f"{r['paper_rank']}/{r['n_windows']} | {best} | {r['best_mean']:.4f} | {r['gap']:.4f} | "
-                     f"{r['spread']:.4f} | {flag} |")
+                     f"{r['spread']:.4f} | {_f(r['tokens_ratio'], 3)} | {flag} |")
     return lines + [""]
 
 

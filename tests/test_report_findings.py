@@ -43,7 +43,7 @@ def test_paper_window_within_noise_is_near_optimal() -> None:
     assert found["n_groups"] == 2 and found["n_near_optimal"] == 2 and found["holds"] is True
     row = found["groups"][0]
     assert row["paper_rank"] == 2 and row["best_window"] == [0.0, 0.25] and row["gap"] == pytest.approx(0.005)
-    assert row["spread"] == pytest.approx(0.1) and found["n_best"] == 0
+    assert row["spread"] == pytest.approx(0.1) and found["n_best"] == 0 and row["tokens_ratio"] == 1.0
 
 
 def test_paper_window_beyond_noise_is_not_near_optimal() -> None:
