@@ -56,7 +56,8 @@ def _window(cell: dict) -> tuple[float, float]:
 
 
 def _window_row(cells: list[dict], noise: float | None) -> dict | None:
-    """The paper window's standing in one (model, duration, sparsity) group; None if it was not run there."""
+    """The paper window's standing in one (model, duration, sparsity, schedule) group; None if it was not run there
+    beside another window."""
     by_window: dict[tuple[float, float], list[float]] = {}
     tokens: dict[tuple[float, float], float] = {}
     for cell in cells:
@@ -78,18 +79,19 @@ def _window_row(cells: list[dict], noise: float | None) -> dict | None:
 
 
 def window_finding(cells: list[dict]) -> dict:
-    """Finding 1, per group and overall."""
+    """Finding 1, per (model, duration, sparsity, schedule) group and overall."""
     pruned = [c for c in cells if not is_dense(c) and c["cell"]["schedule"] in WINDOW_SCHEDULES
               and val_loss(c) is not None]
     noise, n_repeated = seed_noise(cells)
     groups: dict[tuple[str, str, float], list[dict]] = {}
     for cell in pruned:
-        groups.setdefault((cell["cell"]["model"], duration_label(cell), float(cell["cell"]["sparsity"])), []).append(cell)
+        key = (cell["cell"]["model"], duration_label(cell), float(cell["cell"]["sparsity"]), cell["cell"]["schedule"])
+        groups.setdefault(key, []).append(cell)
     rows = []
-    for key in sorted(groups, key=lambda k: (k[0], duration_order(k[1]), k[2])):
+    for key in sorted(groups, key=lambda k: (k[0], duration_order(k[1]), k[2], k[3])):
         row = _window_row(groups[key], noise)
         if row is not None:
-            rows.append({"model": key[0], "duration": key[1], "sparsity": key[2], **row})
+            rows.append({"model": key[0], "duration": key[1], "sparsity": key[2], "schedule": key[3], **row})
     near = [r for r in rows if r["near_optimal"]]
     return {
         "window": list(PAPER_WINDOW), "noise": noise, "noise_configs": n_repeated, "noise_multiple": NOISE_MULTIPLE,
@@ -236,7 +238,7 @@ def _windows_lines(found: dict) -> list[str]:
     for r in found["groups"]:
         flag = "n/a" if r["near_optimal"] is None else ("yes" if r["near_optimal"] else "no")
         best = "–".join(f"{x:g}" for x in r["best_window"])
-        lines.append(f"| {r['model']} | {r['duration']} | {r['sparsity']:g} | {r['paper_mean']:.4f} | "
+        lines.append(f"| {r['model']} ({r['schedule']}) | {r['duration']} | {r['sparsity']:g} | {r['paper_mean']:.4f} | "
                      f"{r['paper_rank']}/{r['n_windows']} | {best} | {r['best_mean']:.4f} | {r['gap']:.4f} | "
                      f"{r['spread']:.4f} | {_f(r['tokens_ratio'], 3)} | {flag} |")
     return lines + [""]

@@ -51,6 +51,14 @@ def test_paper_window_beyond_noise_is_not_near_optimal() -> None:
     assert found["n_near_optimal"] == 0 and found["holds"] is False and found["max_gap"] == pytest.approx(0.05)
 
 
+def test_schedules_are_compared_apart() -> None:
+    cubic = [{**c, "cell": {**c["cell"], "schedule": "cubic"}, "val_loss": c["val_loss"] - 1.0}
+             for c in _window_cells(paper_offset=0.05) if c["cell"]["start"] != 0.0]  # cubic: the paper window best
+    found = window_finding(_window_cells(paper_offset=0.005) + cubic)
+    assert [(r["sparsity"], r["schedule"], r["paper_rank"]) for r in found["groups"]] == [
+        (0.5, "cubic", 1), (0.5, "geometric", 2), (0.8, "cubic", 1), (0.8, "geometric", 2)]
+
+
 def test_window_finding_without_seeds_has_no_verdict() -> None:
     cells = [c for c in _window_cells(paper_offset=0.0) if c["cell"]["seed"] == 0]
     found = window_finding(cells)
