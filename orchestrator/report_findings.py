@@ -238,9 +238,9 @@ def _windows_lines(found: dict) -> list[str]:
     for r in found["groups"]:
         flag = "n/a" if r["near_optimal"] is None else ("yes" if r["near_optimal"] else "no")
         best = "–".join(f"{x:g}" for x in r["best_window"])
-        lines.append(f"| {r['model']} ({r['schedule']}) | {r['duration']} | {r['sparsity']:g} | {r['paper_mean']:.4f} | "
-                     f"{r['paper_rank']}/{r['n_windows']} | {best} | {r['best_mean']:.4f} | {r['gap']:.4f} | "
-                     f"{r['spread']:.4f} | {_f(r['tokens_ratio'], 3)} | {flag} |")
+        lines.append(f"| {r['model']} ({r['schedule']}) | {r['duration']} | {r['sparsity']:g} | "
+                     f"{r['paper_mean']:.4f} | {r['paper_rank']}/{r['n_windows']} | {best} | {r['best_mean']:.4f} | "
+                     f"{r['gap']:.4f} | {r['spread']:.4f} | {_f(r['tokens_ratio'], 3)} | {flag} |")
     return lines + [""]
 
 
@@ -249,7 +249,8 @@ def _predictor_lines(found: dict) -> list[str]:
     rmse = found["heldout_rmse"]
     if found["holds"] is None:
         return lines + ["No fit of all three predictors (fit.json).", ""]
-    ratios = ", ".join(f"`{name}` {_f(rmse[name])} ({_f(ratio, 3)}×)" for name, ratio in found["ratio_to_avg"].items())
+    ratios = ", ".join(f"`{name}` {_f(rmse[name])} ({_f(ratio, 3)}×)"
+                       for name, ratio in found["ratio_to_avg"].items())
     return lines + [f"- Held-out RMSE over {found['n_cells']} dense and pruned cells: `avg_params` "
                     f"{_f(rmse['avg_params'])}; {ratios}.", ""]
 
@@ -278,7 +279,8 @@ def _dense_lines(found: dict) -> list[str]:
     if contrast["avg_params"]["n"]:
         lines.append(f"- On the {contrast['avg_params']['n']} cells with a dense reference at all three sizes, mean "
                      f"gap at N_avg {contrast['avg_params']['mean']:+.4f}, at N_final "
-                     f"{contrast['final_params']['mean']:+.4f}, at N_initial {contrast['initial_params']['mean']:+.4f}.")
+                     f"{contrast['final_params']['mean']:+.4f}, at N_initial "
+                     f"{contrast['initial_params']['mean']:+.4f}.")
     lines += ["", "| sparsity | cells | mean gap at N_avg | min | max |", "|---|---|---|---|---|"]
     for sparsity, row in found["by_sparsity"].items():
         lines.append(f"| {sparsity} | {row['n']} | {row['mean']:+.4f} | {row['min']:+.4f} | {row['max']:+.4f} |")
