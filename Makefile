@@ -32,8 +32,8 @@ bench: install
 
 # The mini-scale reproduction of the paper (docs/reproduction/README.md): dense ladders (by tokens per parameter,
 # and by steps so that dense cells cover the pruned cells' token counts), 3 seeds for a subset, then journey80; the
-# report of the whole store last. About 2 h on 2 CPU cores (4.1 h of cells, two at a time); finished cells are skipped, so an interrupted run
-# resumes where it stopped.
+# report of the whole store last. About 2 h on 2 CPU cores (4.1 h of cells, two at a time); finished cells are
+# skipped, so an interrupted run resumes where it stopped.
 REPRO := docs/reproduction
 REPRO_ARGS := train.batch_size=16 results_dir=$(REPRO)/store wandb.mode=offline
 reproduction: install
