@@ -78,20 +78,25 @@ def _window_row(cells: list[dict], noise: float | None) -> dict | None:
     }
 
 
+def window_groups(cells: list[dict], *, by_schedule: bool) -> dict[tuple, list[dict]]:
+    """Pruned geometric/cubic cells with a val loss, grouped by (model, duration, sparsity), and schedule if
+    `by_schedule`; in report order (model, duration, sparsity, schedule)."""
+    groups: dict[tuple, list[dict]] = {}
+    for cell in cells:
+        if not is_dense(cell) and cell["cell"]["schedule"] in WINDOW_SCHEDULES and val_loss(cell) is not None:
+            key = (cell["cell"]["model"], duration_label(cell), float(cell["cell"]["sparsity"]))
+            groups.setdefault(key + ((cell["cell"]["schedule"],) if by_schedule else ()), []).append(cell)
+    return {key: groups[key] for key in sorted(groups, key=lambda k: (k[0], duration_order(k[1]), *k[2:]))}
+
+
 def window_finding(cells: list[dict]) -> dict:
     """Finding 1, per (model, duration, sparsity, schedule) group and overall."""
-    pruned = [c for c in cells if not is_dense(c) and c["cell"]["schedule"] in WINDOW_SCHEDULES
-              and val_loss(c) is not None]
     noise, n_repeated = seed_noise(cells)
-    groups: dict[tuple[str, str, float], list[dict]] = {}
-    for cell in pruned:
-        key = (cell["cell"]["model"], duration_label(cell), float(cell["cell"]["sparsity"]), cell["cell"]["schedule"])
-        groups.setdefault(key, []).append(cell)
     rows = []
-    for key in sorted(groups, key=lambda k: (k[0], duration_order(k[1]), k[2], k[3])):
-        row = _window_row(groups[key], noise)
+    for (model, duration, sparsity, schedule), group in window_groups(cells, by_schedule=True).items():
+        row = _window_row(group, noise)
         if row is not None:
-            rows.append({"model": key[0], "duration": key[1], "sparsity": key[2], "schedule": key[3], **row})
+            rows.append({"model": model, "duration": duration, "sparsity": sparsity, "schedule": schedule, **row})
     near = [r for r in rows if r["near_optimal"]]
     return {
         "window": list(PAPER_WINDOW), "noise": noise, "noise_configs": n_repeated, "noise_multiple": NOISE_MULTIPLE,

@@ -15,7 +15,7 @@ import numpy as np
 from orchestrator.report_figures import (
     duration_label, duration_order, is_dense, is_post_training, predict_loss, val_loss, window_label,
 )
-from orchestrator.report_findings import WINDOW_SCHEDULES, config_key, findings, findings_section, pooled_std
+from orchestrator.report_findings import findings, findings_section, seed_noise, window_groups
 from orchestrator.report_p2 import p2_fits, p2_section
 from orchestrator.report_spdf import spdf_section
 
@@ -30,12 +30,10 @@ def _fmt(value: float | None, digits: int = 4) -> str:
 def _window_group(cells: list[dict]) -> dict:
     """Best window of one (model, duration, sparsity) group of pruned cells with a val loss."""
     windows: dict[str, list[float]] = {}
-    repeats: dict[str, list[float]] = {}
     for cell in sorted(cells, key=lambda c: c["cell_id"]):
         windows.setdefault(f"{window_label(cell)} ({cell['cell']['schedule']})", []).append(val_loss(cell))
-        repeats.setdefault(config_key(cell), []).append(val_loss(cell))
     means = sorted((float(np.mean(v)), k) for k, v in windows.items())
-    noise = pooled_std(list(repeats.values()))
+    noise, _ = seed_noise(cells)
     best_mean, best = means[0]
     runner_mean, runner = means[1] if len(means) > 1 else (None, None)
     margin = None if runner_mean is None else runner_mean - best_mean
@@ -49,13 +47,8 @@ def _window_group(cells: list[dict]) -> dict:
 
 def best_windows(cells: list[dict]) -> list[dict]:
     """Per (model, duration, sparsity) among pruned geometric/cubic cells: the lowest mean val loss window."""
-    groups: dict[tuple[str, str, float], list[dict]] = {}
-    for cell in cells:
-        if not is_dense(cell) and cell["cell"]["schedule"] in WINDOW_SCHEDULES and val_loss(cell) is not None:
-            key = (cell["cell"]["model"], duration_label(cell), float(cell["cell"]["sparsity"]))
-            groups.setdefault(key, []).append(cell)
-    order = sorted(groups, key=lambda k: (k[0], duration_order(k[1]), k[2]))
-    return [{"model": m, "duration": d, "sparsity": s, **_window_group(groups[(m, d, s)])} for m, d, s in order]
+    return [{"model": m, "duration": d, "sparsity": s, **_window_group(group)}
+            for (m, d, s), group in window_groups(cells, by_schedule=False).items()]
 
 
 def predictor_comparison(fit: dict) -> dict | None:
