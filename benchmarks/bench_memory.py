@@ -2,7 +2,7 @@
 
 Three fresh 'spawn' child processes, one after another, on the micro preset:
   1. a bare torch loop (`bench_step.bare_steps`: the GPT, AdamW, the same batches) for as many steps as the cell;
-  2. a cell with train.workers=1 through orchestrator.cell.run_cell (the worker trains in the cell's process:
+  2. a cell with train.workers=1 through orchestrator.cell.run.run_cell (the worker trains in the cell's process:
      DeepSpeed engine, pruner, accounting, logging, final evaluation and model);
   3. the same cell with train.workers=2: the cell's process spawns two DeepSpeed workers (half the batch each).
 The parent polls /proc/<pid>/status of each child and of every process it spawns every --poll seconds and keeps
@@ -20,7 +20,6 @@ import time
 from pathlib import Path
 
 import psutil
-
 from bench_step import StepSetup, bare_data, bare_steps, build_bare, cell_overrides, optimizer_config
 from figures import BenchmarkResult, Figure, add_json_option, publish
 from proc_memory import status_mib
@@ -35,7 +34,7 @@ def bare_child(setup: StepSetup, config, prepared, steps: int) -> None:
 
 
 def cell_child(config, resolved) -> None:
-    from orchestrator.cell import run_cell
+    from orchestrator.cell.run import run_cell
 
     run_cell(config, resolved)
 
@@ -100,7 +99,8 @@ def main() -> None:
     args = parser.parse_args()
 
     from conftest import build
-    from orchestrator.cell import plan_cell
+
+    from orchestrator.cell.run import plan_cell
     from orchestrator.data import prepare_corpus
 
     setup = StepSetup("micro", args.batch, threads=1)

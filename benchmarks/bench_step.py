@@ -30,11 +30,11 @@ sys.path.insert(0, str(REPO / "tests"))
 os.environ.setdefault("WANDB_MODE", "disabled")
 
 import torch  # noqa: E402
-
 from figures import BenchmarkResult, Figure, Target, add_json_option, publish  # noqa: E402
+
 from model.gpt import GPT, preset  # noqa: E402
+from orchestrator.cell.distributed import build_optimizer  # noqa: E402
 from orchestrator.data import PreparedData, TokenBatches, prepare_corpus  # noqa: E402
-from orchestrator.distributed import build_optimizer  # noqa: E402
 from pruning.magnitude import GlobalMagnitudePruner, TorchOptimizerTarget, prunable_weights  # noqa: E402
 
 STEP_OVERHEAD_TARGET = Target("<=", 1.05, "<= 1.05")
@@ -61,9 +61,10 @@ def cell_overrides(setup: StepSetup, dense_steps: int, results: Path, cache: Pat
 
 
 def time_cell(setup: StepSetup, dense_steps: int, cache: Path) -> tuple[float, int]:
-    """(seconds, steps) of one whole cell run through orchestrator.cell.run_cell."""
+    """(seconds, steps) of one whole cell run through orchestrator.cell.run.run_cell."""
     from conftest import build
-    from orchestrator.cell import run_cell
+
+    from orchestrator.cell.run import run_cell
 
     with tempfile.TemporaryDirectory() as results:
         config, resolved = build(cell_overrides(setup, dense_steps, Path(results), cache))

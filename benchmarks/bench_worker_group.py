@@ -4,7 +4,7 @@ Measures, side by side on one local Ray, the fixed cost of starting a 2-process 
 nothing but join a process group and leave:
   1. TorchTrainer(num_workers=2, use_gpu=False).fit() of an empty train loop;
   2. one Ray task (2 CPUs) that spawns 2 processes with torch.multiprocessing and joins a gloo group in each —
-     what orchestrator/cell.py does for a cell with train.workers=2.
+     what orchestrator/cell/run.py does for a cell with train.workers=2.
 
 The first is the fixed cost a cell with train.workers=2 pays before its first step (target ≤ 2 s, the per-cell
 fixed overhead on Ray).
@@ -33,7 +33,7 @@ def _join_group(rank: int, world_size: int, port: int) -> None:
 def spawned_group() -> float:
     import torch.multiprocessing as mp
 
-    from orchestrator.distributed import free_port
+    from orchestrator.cell.distributed import free_port
 
     started = time.perf_counter()
     mp.start_processes(_join_group, args=(2, free_port()), nprocs=2, join=True, start_method="spawn")

@@ -1,10 +1,10 @@
 """The bad-input suite: every case stops the tool with a non-zero exit and a message naming the field or file, before
 any compute, with the store (results_dir) untouched.
 
-Most cases run `orchestrator-train` in this process (argv patched, `orchestrator.train.main()` called, SystemExit
+Most cases run `orchestrator-train` in this process (argv patched, `orchestrator.sweep.train.main()` called, SystemExit
 caught): a subprocess costs ~2 s here, an in-process case ~0.2 s. "Before any compute" is asserted by sentinels that
-stand in for the cell (`orchestrator.cell.run_cell`) and for Ray (`orchestrator.ray_connect.connect`): neither may be
-reached. A handful of cases run the real console scripts in a subprocess.
+stand in for the cell (`orchestrator.cell.run.run_cell`) and for Ray (`orchestrator.sweep.connect.connect`):
+neither may be reached. A handful of cases run the real console scripts in a subprocess.
 """
 from __future__ import annotations
 
@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
 from conftest import TINY, build
 
 BIN = Path(sys.executable).parent
@@ -63,8 +62,8 @@ def no_compute(monkeypatch) -> list[str]:
             raise ComputeStarted(f"{name} was reached")
         return stand_in
 
-    monkeypatch.setattr("orchestrator.cell.run_cell", sentinel("run_cell"))
-    monkeypatch.setattr("orchestrator.ray_connect.connect", sentinel("ray connect"))
+    monkeypatch.setattr("orchestrator.cell.run.run_cell", sentinel("run_cell"))
+    monkeypatch.setattr("orchestrator.sweep.connect.connect", sentinel("ray connect"))
     return reached
 
 
@@ -83,7 +82,7 @@ def train(capsys, monkeypatch, workdir, no_compute):
     """orchestrator-train ARGS..., in this process; Hydra's global state and the root logger are restored."""
     from hydra.core.global_hydra import GlobalHydra
 
-    import orchestrator.train
+    import orchestrator.sweep.train
 
     def run(*args: str) -> Outcome:
         monkeypatch.setattr(sys, "argv", ["orchestrator-train", *args])
@@ -91,7 +90,7 @@ def train(capsys, monkeypatch, workdir, no_compute):
         capsys.readouterr()
         started, code = time.perf_counter(), None
         try:
-            orchestrator.train.main()
+            orchestrator.sweep.train.main()
         except SystemExit as exit_:
             code = exit_.code
         finally:
@@ -273,7 +272,7 @@ def test_a_results_dir_under_a_read_only_folder_is_rejected(train, tmp_path):
 
 def _corrupt_result(store: Path, overrides: list[str]) -> Path:
     """The result.json a rerun of this cell would read, torn mid-write by something outside the tool."""
-    from orchestrator.cell_id import cell_id
+    from orchestrator.store.cell_id import cell_id
 
     config, _ = build(overrides)
     result = store / config.sweep / cell_id(config) / "result.json"
@@ -290,7 +289,7 @@ def test_a_rerun_over_a_corrupt_result_names_the_file(train, tmp_path):
 
 def test_the_skip_logic_names_a_corrupt_result_file(tmp_path):
     """`CellPaths.is_finished` (what a rerun and every Ray task ask first) names the file, not a bare JSON error."""
-    from orchestrator.store import CellPaths
+    from orchestrator.store.files import CellPaths
 
     paths = CellPaths(tmp_path / "cell")
     _write(paths.result, b'{"status": "do')
@@ -379,7 +378,7 @@ def test_cli_an_unreachable_cluster_fails_clearly_within_a_bounded_time(workdir,
 
 def test_a_refused_cluster_address_fails_at_once_naming_it():
     from orchestrator.launcher_config import RayLauncherConf
-    from orchestrator.ray_connect import ClusterUnreachable, connect
+    from orchestrator.sweep.connect import ClusterUnreachable, connect
 
     started = time.perf_counter()
     with pytest.raises(ClusterUnreachable, match=re.escape("hydra.launcher.address='127.0.0.1:1'")):
@@ -401,7 +400,7 @@ PLAN_CASES = [
 
 
 def _run_plan(capsys, argv: list[str]) -> Outcome:
-    from orchestrator.plan_cli import main
+    from orchestrator.study.plan_cli import main
 
     try:
         code = main(argv)
@@ -441,7 +440,7 @@ def test_plan_from_a_bad_fit_file_names_the_file(capsys, tmp_path, case):
 
 
 def _run_report(capsys, *argv: str) -> Outcome:
-    from orchestrator.report_cli import main
+    from orchestrator.study.report_cli import main
 
     code = main(list(argv))
     captured = capsys.readouterr()
@@ -478,8 +477,9 @@ def test_report_on_a_store_of_corrupt_results_names_each_file_and_writes_nothing
 
 def test_fine_tuning_data_is_checked_before_compute_and_named(tmp_path):
     from conftest import build
+
+    from orchestrator.cell.preflight import check_before_compute
     from orchestrator.data import DataError
-    from orchestrator.preflight import check_before_compute
 
     empty = tmp_path / "empty.txt"
     empty.write_text("")

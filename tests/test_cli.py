@@ -63,7 +63,7 @@ def test_train_runs_a_cell_and_says_where_everything_is(tmp_path):
 
 
 def test_plan_from_fit_recommends_the_lowest_predicted_loss(tmp_path):
-    from orchestrator.recommend import recommend
+    from orchestrator.study.recommend import recommend
 
     law = {"E": 1.5, "A": 60.0, "B": 900.0, "alpha": 0.3, "beta": 0.25}
     fit = {"predictors": {"avg_params": law}, "best": "avg_params"}

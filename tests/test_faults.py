@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from conftest import REPO, TINY, build
-from orchestrator.cell import run_cell
-from orchestrator.cell_lock import cell_lock
-from orchestrator.results_store import load_cells
-from orchestrator.store import MetricsLog
+
+from orchestrator.cell.run import run_cell
+from orchestrator.store.files import MetricsLog
+from orchestrator.store.lock import cell_lock
+from orchestrator.store.reader import load_cells
 
 BIN = Path(sys.executable).parent
 ENV = os.environ | {"WANDB_MODE": "offline", "OMP_NUM_THREADS": "1", "RAY_USAGE_STATS_ENABLED": "0"}

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-
 from conftest import REPO, TINY, build
-from orchestrator.cell import run_cell
+
+from orchestrator.cell.run import run_cell
 
 BIN = Path(sys.executable).parent
 PLANTED = {
@@ -105,7 +105,7 @@ def test_job_submit_leaves_local_secrets_files_and_outputs_behind(tmp_path):
 LISTENING = """
 import json, psutil, ray
 from orchestrator.launcher_config import RayLauncherConf
-from orchestrator.ray_connect import connect
+from orchestrator.sweep.connect import connect
 connect(RayLauncherConf(num_cpus=1, include_dashboard=True))
 ray.get(ray.remote(lambda: 1).remote())  # a worker process is up too
 ours = {p.pid for p in psutil.Process().children(recursive=True)} | {psutil.Process().pid}

@@ -1,6 +1,6 @@
 """Where the text comes from: the embedded Wikipedia sample, one user file, or a directory of text files.
 
-`data.path` = null → the embedded corpus (`orchestrator/corpus/enwiki_sample.txt.gz`, one article per document);
+`data.path` = null → the embedded corpus (`orchestrator/data/corpus/enwiki_sample.txt.gz`, one article per document);
 a file → one document (`.gz` files are decompressed); a directory → every `*.txt`, `*.md` and `*.txt.gz` file
 under it (recursively, hidden files and folders skipped, sorted by relative path), one document per file.
 All text is read as UTF-8; bad input raises `DataError` naming `data.path`.
@@ -14,7 +14,7 @@ from pathlib import Path
 
 from orchestrator.data.errors import DataError
 
-EMBEDDED_CORPUS = Path(__file__).resolve().parent.parent / "corpus" / "enwiki_sample.txt.gz"
+EMBEDDED_CORPUS = Path(__file__).resolve().parent / "corpus" / "enwiki_sample.txt.gz"
 EMBEDDED_DESCRIPTION = "embedded English Wikipedia sample (gensim 4.4.0 test data, CC BY-SA 3.0)"
 TEXT_SUFFIXES = (".txt", ".md", ".txt.gz")
 ARTICLE_SEPARATOR = "\n\n"

@@ -1,0 +1,36 @@
+"""Everything a worker needs to train one cell, decided before any compute: validated config, plan, id, paths and
+the prepared data. Picklable, so it travels to spawned workers (and to Ray actors later) unchanged."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from model.gpt import PRESETS, GPTConfig, preset
+from orchestrator.config import Config
+from orchestrator.data import PreparedData
+from orchestrator.store.files import CellPaths
+from orchestrator.store.remote import RemoteCell
+from pruning.plan import Plan
+
+
+@dataclass(frozen=True)
+class CellJob:
+    config: Config
+    resolved: dict  # the resolved config as plain containers: config.yaml and the W&B config
+    plan: Plan
+    cell_id: str
+    paths: CellPaths
+    data: PreparedData
+    finetune_data: PreparedData | None = None  # finetune.data_path prepared; None: the held-out split of `data`
+    base: dict | None = None  # P²: the dense base cell's {"cell_id", "model" (its final_model.pt), "val_loss"}
+    remote: RemoteCell | None = None  # results_dir is a URI: the cell's folder there (the paths are its stage)
+    launched_at: float = 0.0  # when this cell's job began (epoch seconds): the clock of its fixed costs
+
+    @property
+    def model_config(self) -> GPTConfig:
+        name = self.config.model.preset
+        return preset(name, max_seq_len=self.config.model.context,
+                      vocab_size=max(self.data.vocab_size, PRESETS[name].vocab_size))
+
+    @property
+    def tokens_per_step(self) -> int:
+        return self.config.train.batch_size * self.config.model.context

@@ -1,0 +1,82 @@
+"""The phases of a cell's training, numbered by one global step counter: pre-training (pruned as planned), then,
+when `finetune.steps` > 0, dense fine-tuning (SPDF: the mask is dropped and every weight trains). A P² cell has
+one phase, post-training of its pruned base model (orchestrator/cell/p2_base.py).
+
+Fine-tuning reads `finetune.data_path` when given (its own train and validation splits), else the pre-training
+corpus's held-out split: its head (1 - finetune.eval_fraction) to train on, its tail to evaluate on. The
+pre-training validation loss is measured before fine-tuning starts, so it never sees a fine-tuned model.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from orchestrator.cell.job import CellJob
+from orchestrator.cell.lr_schedule import learning_rate
+from orchestrator.data import TokenBatches
+
+PRETRAIN, FINETUNE, POSTTRAIN = "pretrain", "finetune", "posttrain"
+
+
+@dataclass(frozen=True)
+class Phase:
+    name: str
+    first_step: int
+    end_step: int  # exclusive
+    train: TokenBatches
+    held_out: TokenBatches
+    peak_lr: float
+    warmup_fraction: float
+    min_lr_ratio: float
+
+    @property
+    def loss_key(self) -> str:
+        return "finetune_loss" if self.name == FINETUNE else "loss"
+
+    @property
+    def val_key(self) -> str:
+        return "finetune_val_loss" if self.name == FINETUNE else "val_loss"
+
+    @property
+    def trains_the_cell_model(self) -> bool:
+        """Pre-training or P² post-training: accounted (N_avg), logged with parameter counts, and saved as
+        final_model.pt at its end; fine-tuning is a dense epilogue to it."""
+        return self.name != FINETUNE
+
+    @property
+    def n_steps(self) -> int:
+        return self.end_step - self.first_step
+
+    def lr(self, step: int) -> float:
+        """Warmup then cosine over this phase's own steps."""
+        return learning_rate(step - self.first_step, total_steps=self.n_steps, peak_lr=self.peak_lr,
+                             warmup_fraction=self.warmup_fraction, min_lr_ratio=self.min_lr_ratio)
+
+    def is_last(self, step: int) -> bool:
+        return step == self.end_step
+
+
+def _batches(path: str, job: CellJob, token_range: tuple[float, float] = (0.0, 1.0)) -> TokenBatches:
+    return TokenBatches(path, seq_len=job.config.model.context, dtype=job.data.dtype, token_range=token_range)
+
+
+def build_phases(job: CellJob) -> list[Phase]:
+    config, total = job.config, job.plan.total_steps
+    if job.base is not None:  # P²: post-training of the pruned base, at a constant LR after warmup (min ratio 1)
+        structured = config.structured
+        return [Phase(POSTTRAIN, 0, total, _batches(job.data.train_path, job), _batches(job.data.val_path, job),
+                      structured.lr, structured.warmup_fraction, 1.0)]
+    phases = [Phase(PRETRAIN, 0, total, _batches(job.data.train_path, job), _batches(job.data.val_path, job),
+                    config.optim.lr, config.optim.warmup_fraction, config.optim.min_lr_ratio)]
+    finetune = config.finetune
+    if finetune.steps == 0:
+        return phases
+    if job.finetune_data is not None:
+        train, held_out = (_batches(path, job) for path in (job.finetune_data.train_path,
+                                                            job.finetune_data.val_path))
+    else:
+        split = 1.0 - finetune.eval_fraction
+        train = _batches(job.data.val_path, job, (0.0, split))
+        held_out = _batches(job.data.val_path, job, (split, 1.0))
+    phases.append(Phase(FINETUNE, total, total + finetune.steps, train, held_out, finetune.lr,
+                        finetune.warmup_fraction, config.optim.min_lr_ratio))
+    return phases

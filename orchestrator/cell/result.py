@@ -1,0 +1,57 @@
+"""result.json: what a cell produced, in the store format of DESIGN (status done|failed|diverged, losses,
+parameter counts from the real masks, tokens, steps, and the cell's grid coordinates)."""
+from __future__ import annotations
+
+import math
+import traceback
+
+from orchestrator.data import epochs_for
+from orchestrator.store.cell_id import cell_coordinates
+from pruning.accounting import ParamAccountant
+
+
+def _finite_or_none(value: float) -> float | None:
+    return value if value is not None and math.isfinite(value) else None
+
+
+def cell_result(job, *, status: str, steps: int, final_loss: float, val_loss: float,
+                accountant: ParamAccountant, n_prunable: int, wall_seconds: float,
+                resumed_from: list[int], finetune: dict | None = None) -> dict:
+    tokens = steps * job.tokens_per_step
+    result = {
+        "status": status,
+        "cell_id": job.cell_id,
+        "sweep": job.config.sweep,
+        "cell": cell_coordinates(job.config),
+        "final_loss": _finite_or_none(final_loss),
+        "val_loss": _finite_or_none(val_loss),
+        "avg_params": accountant.avg_params,
+        "initial_params": n_prunable,  # the prunable weights the model was initialised with (before any event)
+        "final_params": accountant.final_params,
+        "prunable_params": n_prunable,
+        "tokens": tokens,
+        "steps": steps,
+        "planned_steps": job.plan.total_steps,
+        "epochs": epochs_for(tokens, job.data.n_train_tokens),
+        "wall_seconds": wall_seconds,  # of the last attempt only, when resumed
+        "resumed_from_steps": resumed_from,  # the checkpoint steps this cell was resumed from, oldest first
+        # pre-training compute counted as the planner counts it (density-weighted): Σ_t nonzero prunable weights(t)
+        # × 6 FLOPs per weight per token — the linear kernels' FLOPs, attention scores and embeddings left out
+        "pretrain_flops": 6.0 * accountant.avg_params * tokens,
+    }
+    if finetune is not None:
+        result["finetune"] = {**finetune, "final_loss": _finite_or_none(finetune["final_loss"]),
+                              "val_loss": _finite_or_none(finetune["val_loss"]),
+                              "tokens": finetune["steps"] * job.tokens_per_step}
+    return result
+
+
+def failed_result(config, cell_id: str, error: BaseException) -> dict:
+    return {
+        "status": "failed",
+        "cell_id": cell_id,
+        "sweep": config.sweep,
+        "cell": cell_coordinates(config),
+        "error": f"{type(error).__name__}: {error}",
+        "traceback": "".join(traceback.format_exception(error))[-4000:],
+    }

@@ -1,0 +1,83 @@
+"""Read a result store back: every cell's result.json and metrics.jsonl, naming (not failing on) unreadable files.
+
+`load_cells(location)` takes RESULTS_DIR (all sweeps) or RESULTS_DIR/<sweep> (one sweep), as a local path or a URI
+that pyarrow's filesystem layer understands (`s3://bucket/results/journey80`, `gs://…`, `file:///…`).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from orchestrator.store.files import parse_jsonl
+from orchestrator.store.uri import is_uri, reject_credentials
+
+REQUIRED_KEYS = ("status", "cell_id", "cell")
+
+
+class StoreReader:
+    """Lists and reads the files of a store through pyarrow.fs (local paths and URIs alike)."""
+
+    def __init__(self, location: str | Path) -> None:
+        from pyarrow import fs
+
+        if is_uri(location):
+            try:
+                reject_credentials(str(location), "RESULTS_DIR")
+            except ValueError as error:
+                raise FileNotFoundError(str(error)) from None  # the CLI's "bad location" error: exit 2
+            self.fs, self.root = fs.FileSystem.from_uri(str(location))
+        else:
+            self.fs, self.root = fs.LocalFileSystem(), str(Path(location).resolve())
+        info = self.fs.get_file_info(self.root)
+        if info.type != fs.FileType.Directory:
+            raise FileNotFoundError(f"RESULTS_DIR {location} is not a directory")
+
+    def result_files(self) -> list[str]:
+        from pyarrow import fs
+
+        found = []
+        for info in self.fs.get_file_info(fs.FileSelector(self.root, recursive=True)):
+            relative = info.path[len(self.root):].strip("/").split("/")
+            if (relative[-1] == "result.json" and len(relative) in (2, 3)
+                    and not any(part.startswith(".") for part in relative)):
+                found.append(info.path)
+        return sorted(found)
+
+    def read_text(self, path: str) -> str:
+        with self.fs.open_input_stream(path) as stream:
+            return stream.read().decode()
+
+    def exists(self, path: str) -> bool:
+        from pyarrow import fs
+
+        return self.fs.get_file_info(path).type == fs.FileType.File
+
+
+def _read_metrics(reader: StoreReader, path: str) -> list[dict]:
+    return parse_jsonl(reader.read_text(path), path) if reader.exists(path) else []
+
+
+def load_cells(location: str | Path) -> tuple[list[dict], list[tuple[str, str]]]:
+    """(cells, skipped): each cell is its result.json plus `metrics` (records) and `cell_dir`; skipped lists
+    (path, reason) for every file that could not be read."""
+    reader = StoreReader(location)
+    cells, skipped = [], []
+    for path in reader.result_files():
+        try:
+            result = json.loads(reader.read_text(path))
+            if not isinstance(result, dict):
+                raise ValueError(f"a JSON {type(result).__name__}, not an object")
+            missing = [key for key in REQUIRED_KEYS if key not in result]
+            if missing:
+                raise ValueError(f"missing keys {missing}")
+        except (OSError, ValueError) as error:
+            skipped.append((path, f"unreadable result.json: {error}"))
+            continue
+        cell_dir = path.rsplit("/", 1)[0]
+        try:
+            metrics = _read_metrics(reader, f"{cell_dir}/metrics.jsonl")
+        except (OSError, ValueError) as error:
+            skipped.append((f"{cell_dir}/metrics.jsonl", f"unreadable metrics: {error}"))
+            metrics = []
+        cells.append(result | {"metrics": metrics, "cell_dir": cell_dir})
+    return cells, skipped

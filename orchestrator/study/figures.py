@@ -1,0 +1,237 @@
+"""Figures of a finished sweep: loss curves, pruning journeys, window heatmaps and the fitted size laws.
+
+Each figure function writes one PNG and returns its path, or None without data (`figure_set.write_figures` draws
+them all). The small helpers here (cell classification, the law's prediction) are shared
+with `orchestrator.study.markdown`.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+DPI = 120
+PREDICTORS = ("avg_params", "final_params", "initial_params")
+
+
+def pyplot() -> Any:
+    """pyplot on the headless Agg backend."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def predict_loss(constants: dict, n: float, d: float) -> float:
+    """The fitted law E + A/N^alpha + B/D^beta."""
+    return float(constants["E"] + constants["A"] / n ** constants["alpha"] + constants["B"] / d ** constants["beta"])
+
+
+def is_post_training(cell: dict) -> bool:
+    """A P² cell: post-training of a structurally pruned base (reported in its own section)."""
+    return isinstance(cell.get("structured"), dict)
+
+
+def is_dense(cell: dict) -> bool:
+    """A dense cell: no pruning schedule, or zero target sparsity."""
+    return cell["cell"]["schedule"] == "none" or float(cell["cell"]["sparsity"]) == 0.0
+
+
+def val_loss(cell: dict) -> float | None:
+    """The final validation loss of a finished ("done") cell, None when absent or not finite."""
+    value = cell.get("val_loss")
+    if cell.get("status") != "done" or value is None or not math.isfinite(float(value)):
+        return None
+    return float(value)
+
+
+def duration_label(cell: dict) -> str:
+    """The training duration of a cell: tokens per parameter when set, else the dense step count."""
+    tpp = cell["cell"].get("tokens_per_param")
+    return f"tpp{float(tpp):g}" if tpp is not None else f"steps{int(cell['cell']['dense_steps'])}"
+
+
+def duration_order(label: str) -> tuple[str, float]:
+    """Sort key of a duration label: kind, then its number."""
+    kind = "tpp" if label.startswith("tpp") else "steps"
+    return kind, float(label[len(kind):])
+
+
+def window_label(cell: dict) -> str:
+    """The pruning window as "start–end"."""
+    return f"{float(cell['cell']['start']):g}–{float(cell['cell']['end']):g}"
+
+
+def _finite_series(metrics: list[dict], key: str) -> tuple[list[float], list[float]]:
+    """(tokens, key) pairs of the metrics rows where both are finite and tokens > 0."""
+    xs, ys = [], []
+    for row in metrics:
+        x, y = row.get("tokens"), row.get(key)
+        if x is not None and y is not None and math.isfinite(float(y)) and float(x) > 0:
+            xs.append(float(x))
+            ys.append(float(y))
+    return xs, ys
+
+
+def save_figure(fig: Any, path: Path) -> Path:
+    """Save a figure at DPI and close it."""
+    plt = pyplot()
+    fig.tight_layout()
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+    return path
+
+
+def _sparsity_colours(cells: list[dict]) -> tuple[Any, Any]:
+    """(colormap, norm) over the sparsities of the cells."""
+    from matplotlib.colors import Normalize
+
+    plt = pyplot()
+    values = [float(c["cell"]["sparsity"]) for c in cells] or [0.0]
+    return plt.get_cmap("viridis"), Normalize(vmin=min(values), vmax=max(max(values), min(values) + 1e-9))
+
+
+def loss_curves(cells: list[dict], path: Path) -> Path | None:
+    """Training loss vs tokens, one line per cell, coloured by sparsity; dense cells dashed."""
+    series = [(c, *_finite_series(c.get("metrics") or [], "loss")) for c in sorted(cells, key=lambda c: c["cell_id"])]
+    series = [s for s in series if s[1]]
+    if not series:
+        return None
+    plt = pyplot()
+    cmap, norm = _sparsity_colours([s[0] for s in series])
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for cell, xs, ys in series:
+        ax.plot(xs, ys, color=cmap(norm(float(cell["cell"]["sparsity"]))), lw=1, alpha=0.8,
+                ls="--" if is_dense(cell) else "-")
+    ax.set_xscale("log")
+    ax.set(xlabel="tokens", ylabel="training loss", title=f"Training loss of {len(series)} cells")
+    fig.colorbar(plt.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax, label="target sparsity")
+    return save_figure(fig, path)
+
+
+def journey(cells: list[dict], path: Path) -> Path | None:
+    """params_current vs tokens, one panel per pruning schedule, one line per pruned cell."""
+    pruned = [c for c in sorted(cells, key=lambda c: c["cell_id"]) if not is_dense(c)]
+    panels: dict[str, list[tuple[dict, list[float], list[float]]]] = {}
+    for cell in pruned:
+        xs, ys = _finite_series(cell.get("metrics") or [], "params_current")
+        if xs:
+            panels.setdefault(cell["cell"]["schedule"], []).append((cell, xs, ys))
+    if not panels:
+        return None
+    plt = pyplot()
+    cmap, norm = _sparsity_colours(pruned)
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 4), squeeze=False, sharey=True)
+    for ax, schedule in zip(axes[0], sorted(panels)):
+        for cell, xs, ys in panels[schedule]:
+            ax.plot(xs, ys, color=cmap(norm(float(cell["cell"]["sparsity"]))), lw=1)
+        ax.set(xlabel="tokens", title=f"{schedule} ({len(panels[schedule])} cells)")
+        ax.ticklabel_format(axis="both", style="sci", scilimits=(-3, 3))
+    axes[0][0].set_ylabel("current parameters")
+    return save_figure(fig, path)
+
+
+def heatmap_table(cells: list[dict]) -> dict[str, tuple[list[str], list[float], np.ndarray]]:
+    """Per duration: (window rows, sparsity columns, mean val loss over seeds, NaN where missing)."""
+    groups: dict[str, dict[tuple[str, float], list[float]]] = {}
+    multi = len({c["cell"]["schedule"] for c in cells if not is_dense(c)}) > 1
+    multi_model = len({c["cell"]["model"] for c in cells}) > 1
+    for cell in cells:
+        loss = val_loss(cell)
+        if is_dense(cell) or loss is None:
+            continue
+        row = " ".join(p for p in (cell["cell"]["model"] if multi_model else "",
+                                   cell["cell"]["schedule"] if multi else "", window_label(cell)) if p)
+        groups.setdefault(duration_label(cell), {}).setdefault((row, float(cell["cell"]["sparsity"])), []).append(loss)
+    tables = {}
+    for duration in sorted(groups, key=duration_order):
+        rows = sorted({r for r, _ in groups[duration]})
+        cols = sorted({s for _, s in groups[duration]})
+        grid = np.full((len(rows), len(cols)), np.nan)
+        for (row, sparsity), losses in groups[duration].items():
+            grid[rows.index(row), cols.index(sparsity)] = float(np.mean(losses))
+        tables[duration] = (rows, cols, grid)
+    return tables
+
+
+def heatmap(duration: str, rows: list[str], cols: list[float], grid: np.ndarray, path: Path) -> Path:
+    """Final val loss over window x sparsity at one duration, each cell annotated."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(1.6 * len(cols) + 3, 0.6 * len(rows) + 2))
+    image = ax.imshow(np.ma.masked_invalid(grid), cmap="magma_r", aspect="auto")
+    for i in range(len(rows)):
+        for j in range(len(cols)):
+            if math.isfinite(grid[i, j]):
+                ax.text(j, i, f"{grid[i, j]:.3f}", ha="center", va="center", color="tab:cyan", fontsize=9)
+    ax.set_xticks(range(len(cols)), [f"{s:g}" for s in cols])
+    ax.set_yticks(range(len(rows)), rows)
+    ax.set(xlabel="target sparsity", ylabel="pruning window", title=f"Final val loss, {duration} (mean over seeds)")
+    fig.colorbar(image, ax=ax, label="val loss")
+    return save_figure(fig, path)
+
+
+def _ranked(fit: dict) -> list[str]:
+    """Predictor names present in the fit, in ranking order then the rest sorted."""
+    present = fit.get("predictors") or {}
+    ranking = [p for p in fit.get("ranking") or [] if p in present]
+    return ranking + sorted(p for p in present if p not in ranking)
+
+
+def _points(cells: list[dict], constants: dict, predictor: str) -> list[tuple[float, float, float]]:
+    """(N, predicted, measured) of the cells with a val loss and positive N and tokens."""
+    out = []
+    for cell in sorted(cells, key=lambda c: c["cell_id"]):
+        loss, n, d = val_loss(cell), float(cell.get(predictor) or 0), float(cell.get("tokens") or 0)
+        if loss is not None and n > 0 and d > 0:
+            out.append((n, predict_loss(constants, n, d), loss))
+    return out
+
+
+def predicted_vs_measured(cells: list[dict], fit: dict, path: Path) -> Path | None:
+    """One panel per predictor: predicted vs measured val loss, y = x line, held-out RMSE in the title."""
+    names = [p for p in _ranked(fit) if _points(cells, fit["predictors"][p], p)]
+    if not names:
+        return None
+    plt = pyplot()
+    fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 4), squeeze=False)
+    for ax, name in zip(axes[0], names):
+        points = np.array(_points(cells, fit["predictors"][name], name))
+        ax.scatter(points[:, 1], points[:, 2], s=14)
+        lo, hi = float(points[:, 1:].min()), float(points[:, 1:].max())
+        ax.plot([lo, hi], [lo, hi], "k--", lw=1)
+        rmse = fit["predictors"][name].get("heldout_rmse")
+        ax.set(xlabel="predicted loss", ylabel="measured val loss",
+               title=f"{name}: held-out RMSE {rmse:.4f}" if rmse is not None else f"{name}: held-out RMSE n/a")
+    return save_figure(fig, path)
+
+
+def law_curves(cells: list[dict], fit: dict, path: Path) -> Path | None:
+    """Best predictor's law: loss vs N at each duration's median token count, cells scattered on it."""
+    best = fit.get("best")
+    if best not in (fit.get("predictors") or {}):
+        return None
+    constants = fit["predictors"][best]
+    groups: dict[str, list[dict]] = {}
+    for cell in cells:
+        if _points([cell], constants, best):
+            groups.setdefault(duration_label(cell), []).append(cell)
+    if not groups:
+        return None
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    ns = [float(c[best]) for group in groups.values() for c in group]
+    grid = np.geomspace(min(ns) / 1.5, max(ns) * 1.5, 100)
+    for k, duration in enumerate(sorted(groups, key=duration_order)):
+        colour = f"C{k % 10}"
+        d = float(np.median([float(c["tokens"]) for c in groups[duration]]))
+        ax.plot(grid, [predict_loss(constants, n, d) for n in grid], color=colour, label=f"{duration} (D={d:.3g})")
+        points = np.array(_points(groups[duration], constants, best))
+        ax.scatter(points[:, 0], points[:, 2], color=colour, s=16)
+    ax.set_xscale("log")
+    ax.set(xlabel=f"N = {best}", ylabel="val loss", title=f"Fitted law on {best}")
+    ax.legend(fontsize=8)
+    return save_figure(fig, path)

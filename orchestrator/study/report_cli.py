@@ -1,0 +1,138 @@
+"""`orchestrator-report RESULTS_DIR [--out DIR]`: the study's analysis from a result store.
+
+Reads every cell (naming and skipping unreadable files), fits L = E + A/N^alpha + B/D^beta with N = N_avg, N_final
+and N_initial and scores each on held-out cells, tests the paper's three findings, draws the figures, and writes
+`report.md`, `fit.json`, `findings.json` and the PNGs to --out (default RESULTS_DIR/report). RESULTS_DIR may be a
+URI of pyarrow's filesystem layer (s3://, gs://, …).
+With --wandb offline|online it also logs a W&B summary run in the sweep's group.
+It also runs by itself at the end of every multirun on the Ray launcher.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from orchestrator.store.files import write_json_atomic, write_text_atomic
+from orchestrator.store.reader import load_cells
+from orchestrator.store.uri import is_uri
+
+MIN_CELLS_TO_FIT = 5
+
+
+class NoCells(FileNotFoundError):
+    """RESULTS_DIR holds no readable result.json: nothing to report (and nothing is written)."""
+
+
+@dataclass(frozen=True)
+class ReportOutcome:
+    report: Path
+    fit: Path | None
+    headlines: list[str]
+    skipped: list[tuple[str, str]]
+
+
+def build_report(results_dir: str | Path, out_dir: str | Path | None = None, *, bootstrap: int = 100,
+                 wandb_mode: str = "disabled", wandb_project: str = "pruning-journey",
+                 wandb_entity: str | None = None) -> ReportOutcome:
+    from orchestrator.study.figure_set import write_figures
+    from orchestrator.study.findings import findings
+    from orchestrator.study.markdown import pretraining_cells, render_report
+    from orchestrator.study.p2_report import p2_fits
+    from orchestrator.study.scaling_law import fit_predictors, fittable_cells
+    from orchestrator.study.wandb_summary import log_summary_run
+
+    name = str(results_dir).rstrip("/").rsplit("/", 1)[-1]
+    if out_dir is None:  # beside the cells for a local store; ./report-<name> for a URI
+        out_dir = Path(f"report-{name}") if is_uri(results_dir) else Path(results_dir) / "report"
+    out = Path(out_dir)
+    cells, skipped = load_cells(results_dir)
+    if not cells:
+        unreadable = "".join(f"; skipped {path}: {reason}" for path, reason in skipped)
+        raise NoCells(f"RESULTS_DIR {results_dir} holds no readable result.json{unreadable}")
+    fit, fit_path = None, None
+    if len(fittable_cells(cells)) >= MIN_CELLS_TO_FIT:
+        fit = fit_predictors(cells, bootstrap_samples=bootstrap)
+        fit_path = out / "fit.json"
+        write_json_atomic(fit_path, fit)
+    p2 = p2_fits(cells)
+    if any("fit" in entry for entry in p2.values()):  # the P² law per pruning method, beside fit.json
+        write_json_atomic(out / "p2_fit.json", p2)
+    out.mkdir(parents=True, exist_ok=True)
+    figures = write_figures(cells, fit, out)
+    paper_findings = findings(pretraining_cells(cells), fit)
+    write_json_atomic(out / "findings.json", paper_findings)
+    markdown = render_report(cells, fit, figures, out, skipped=skipped, paper_findings=paper_findings)
+    report_path = out / "report.md"
+    write_text_atomic(report_path, markdown)
+    log_summary_run(cells, fit, figures, mode=wandb_mode, project=wandb_project, entity=wandb_entity,
+                    group=name, run_dir=out)
+    return ReportOutcome(report_path, fit_path, headlines(markdown), skipped)
+
+
+def headlines(markdown: str) -> list[str]:
+    """The bullet points of the report's conclusions section."""
+    lines, inside = [], False
+    for line in markdown.splitlines():
+        if line.startswith("## "):
+            inside = "conclusion" in line.lower() or "headline" in line.lower()
+        elif inside and line.startswith("- "):
+            lines.append(line[2:])
+    return lines
+
+
+def print_outcome(outcome: ReportOutcome) -> None:
+    for path, reason in outcome.skipped:
+        print(f"[report] skipped {path}: {reason}", file=sys.stderr)
+    print(f"[report] report: {outcome.report}")
+    if outcome.fit is not None:
+        print(f"[report] fit: {outcome.fit}")
+    for line in outcome.headlines:
+        print(f"[report]   - {line}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="orchestrator-report", description=__doc__.splitlines()[0])
+    parser.add_argument("results_dir", help="RESULTS_DIR (every sweep) or RESULTS_DIR/<sweep>; a local path or a "
+                                            "pyarrow filesystem URI (s3://…, gs://…, file:///…)")
+    parser.add_argument("--out", default=None, help="where report.md, fit.json and figures go "
+                                                    "(default RESULTS_DIR/report)")
+    parser.add_argument("--bootstrap", type=int, default=100, help="bootstrap resamples for the 95%% intervals")
+    parser.add_argument("--wandb", choices=("offline", "online", "disabled"), default="disabled",
+                        help="also log a W&B summary run (group = the results folder's name)")
+    parser.add_argument("--wandb-project", default="pruning-journey")
+    args = parser.parse_args(argv)
+    try:
+        outcome = build_report(args.results_dir, args.out, bootstrap=args.bootstrap, wandb_mode=args.wandb,
+                               wandb_project=args.wandb_project)
+    except FileNotFoundError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print_outcome(outcome)
+    return 0
+
+
+def report_after_sweep(base_config, job_returns) -> None:
+    """The Ray launcher's on_sweep_end hook: the report of this sweep's folder, unless it was a dry run."""
+    if base_config.get("dry_run"):
+        return
+    results_dir = str(base_config.results_dir)
+    if is_uri(results_dir):  # the report goes to ./report-<sweep> (build_report's default for a URI)
+        sweep_dir = f"{results_dir.rstrip('/')}/{base_config.sweep}"
+    else:
+        sweep_dir = Path(results_dir) / str(base_config.sweep)
+        if not sweep_dir.is_dir():
+            return
+    try:
+        outcome = build_report(sweep_dir, wandb_mode=str(base_config.wandb.mode),
+                               wandb_project=str(base_config.wandb.project),
+                               wandb_entity=base_config.wandb.entity)
+    except (NoCells, FileNotFoundError) as error:  # no cell wrote a result: the sweep's own summary says so
+        print(f"[report] no report: {error}", file=sys.stderr)
+        return
+    print_outcome(outcome)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

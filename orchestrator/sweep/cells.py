@@ -1,0 +1,128 @@
+"""The cell-specific hooks behind the general Ray launcher (attached to orchestrator-train's task function).
+
+`validate_cells` checks every cell of a sweep before anything runs, and writes nothing: each config validates and
+plans, no two cells share an id (they would write the same directory), the store can be written, each result.json a
+rerun would read is readable, and each corpus is readable and long enough for the cells that use it.
+`cell_resources` asks Ray for one CPU per worker thread, or one GPU per worker; `cell_cost` lets the launcher start
+the longest cells first.
+"""
+from __future__ import annotations
+
+import copy
+import re
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf, open_dict, read_write
+
+from orchestrator.cell.corpus import data_cache_dir
+from orchestrator.cell.preflight import check_data, check_result_readable, check_store_writable
+from orchestrator.cell.run import plan_cell
+from orchestrator.config import Config, ConfigError, build_config, linear_params
+from orchestrator.store.cell_id import cell_id
+
+CREDENTIALS_IN_URI = re.compile(r"://[^/@\s]*@")
+
+
+def _task_config(job_config: DictConfig) -> DictConfig:
+    """The config the task function will see: the job's config without the `hydra` node."""
+    task_config = copy.deepcopy(job_config)
+    with read_write(task_config), open_dict(task_config):
+        task_config.pop("hydra", None)
+    return task_config
+
+
+def _label(job_config: DictConfig) -> str:
+    """The cell's overrides, as error messages name it; a URI's user:secret@ is masked (never echoed)."""
+    overrides = list(job_config.hydra.overrides.task) if "hydra" in job_config else []
+    return CREDENTIALS_IN_URI.sub("://***@", " ".join(overrides)) or "(no overrides)"
+
+
+def validate_cells(job_configs: list[DictConfig]) -> None:
+    configs: list[Config] = []
+    seen: dict[str, int] = {}
+    for index, job_config in enumerate(job_configs):
+        try:
+            config = build_config(_task_config(job_config))
+            plan_cell(config)
+            if config.data.path is not None and not Path(config.data.path).exists():
+                raise ConfigError(f"data.path does not exist: {config.data.path}")
+        except (ConfigError, ValueError) as error:
+            raise ConfigError(f"cell #{index} ({_label(job_config)}): {error}") from None
+        identity = f"{config.sweep}/{cell_id(config)}"
+        if identity in seen:
+            raise ConfigError(f"cell #{index} ({_label(job_config)}) is the same cell as #{seen[identity]}: "
+                              f"both would write {identity}")
+        seen[identity] = index
+        configs.append(config)
+    if job_configs and _through_ray_client(job_configs[0]):
+        return  # the store and the data live on the cluster's filesystem, not this machine's
+    _check_each_once(job_configs, configs, _store_key, check_store_writable)
+    _check_each_once(job_configs, configs, _result_key, _check_result)
+    _check_each_once(job_configs, configs, _data_key, _check_data)
+
+
+def _through_ray_client(job_config: DictConfig) -> bool:
+    return str(OmegaConf.select(job_config, "hydra.launcher.address", default=None)).startswith("ray://")
+
+
+def _store_key(config: Config) -> tuple:
+    return config.results_dir, config.data.cache_dir
+
+
+def _result_key(config: Config) -> tuple:
+    return config.results_dir, config.sweep, cell_id(config)
+
+
+def _check_result(config: Config) -> None:
+    if not config.dry_run:  # a dry run does not read result.json
+        check_result_readable(config)
+
+
+def _data_key(config: Config) -> tuple:
+    """Cells that read the same prepared corpus; the one with the longest context is checked for all of them."""
+    return (config.data.path, config.data.tokenizer, config.data.val_fraction, data_cache_dir(config),
+            config.dry_run)
+
+
+def _check_data(config: Config) -> None:
+    if config.dry_run:  # a dry run reads data.path (it fails on missing, empty or non-UTF-8 text), caches nothing
+        if config.data.path is not None:
+            from orchestrator.data import read_texts
+
+            read_texts(config.data.path)
+        return
+    check_data(config)
+
+
+def _check_each_once(job_configs: list[DictConfig], configs: list[Config], key, check) -> None:
+    """Run `check` once per distinct key, on the cell with the longest context among those sharing it (the one a
+    too-short corpus fails first), naming that cell on failure."""
+    chosen: dict[tuple, int] = {}
+    for index, config in enumerate(configs):
+        current = chosen.get(key(config))
+        if current is None or config.model.context > configs[current].model.context:
+            chosen[key(config)] = index
+    for index in sorted(chosen.values()):
+        try:
+            check(configs[index])
+        except (ConfigError, ValueError) as error:
+            raise ConfigError(f"cell #{index} ({_label(job_configs[index])}): {error}") from None
+
+
+def cell_resources(job_config: DictConfig) -> dict:
+    """CPUs for every worker thread, or a GPU per worker; `device=auto` means GPUs when the cluster has any."""
+    import ray
+
+    train = job_config.train
+    cluster_has_gpus = ray.is_initialized() and ray.cluster_resources().get("GPU", 0) > 0
+    wants_gpu = train.device == "cuda" or (train.device == "auto" and cluster_has_gpus)
+    if wants_gpu:
+        return {"num_cpus": train.workers, "num_gpus": train.workers}
+    return {"num_cpus": train.workers * (train.threads or 1)}
+
+
+def cell_cost(job_config: DictConfig) -> float:
+    """Relative cost of a cell for scheduling: planned steps × tokens per step × linear parameters."""
+    config = build_config(_task_config(job_config))
+    return float(plan_cell(config).total_steps * config.train.batch_size * config.model.context
+                 * linear_params(config.model.preset))

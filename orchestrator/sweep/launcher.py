@@ -1,0 +1,131 @@
+"""A general Hydra Launcher that runs every job of a multirun as a Ray task.
+
+Works for any Hydra app: it runs whatever task function it is given and returns each job's JobReturn, with sweep
+dirs and job numbers as Hydra's BasicLauncher sets them. Unlike hydra-ray-launcher it never aborts the sweep when a
+job fails (the failure is that job's JobReturn; Hydra raises it after the sweep, so the exit code is non-zero), it
+runs jobs in Ray worker processes one at a time (never in driver threads: Hydra's run_job changes global state),
+and it retries jobs whose process or node died. Two optional hooks, given as
+dotted paths in the launcher config, let an app validate all jobs before anything runs and size each job's
+resources; the orchestrator's cell logic plugs in there (orchestrator/sweep/cells.py).
+
+Registered as `hydra/launcher=ray` by the thin shim in hydra_plugins/ray_cells/.
+"""
+from __future__ import annotations
+
+import importlib
+import logging
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from hydra.core.singleton import Singleton
+from hydra.core.utils import JobReturn, JobStatus, configure_log, filter_overrides, setup_globals
+from hydra.plugins.launcher import Launcher
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from orchestrator.launcher_config import RayLauncherConf
+from orchestrator.sweep.job import StartBoard, run_one_job
+from orchestrator.sweep.progress import SweepProgress
+
+log = logging.getLogger(__name__)
+
+
+def import_dotted(path: str) -> Callable:
+    module, _, name = path.rpartition(".")
+    return getattr(importlib.import_module(module), name)
+
+
+class RayCellLauncher(Launcher):
+    def __init__(self, **settings: Any) -> None:
+        self.settings = RayLauncherConf(**{k: _plain(v) for k, v in settings.items()})
+        self.config: DictConfig | None = None
+        self.hydra_context = None
+        self.task_function = None
+
+    def setup(self, *, hydra_context, task_function, config: DictConfig) -> None:
+        self.config, self.hydra_context, self.task_function = config, hydra_context, task_function
+
+    def _hook(self, name: str) -> Callable | None:
+        """A hook named in the launcher config, else one the task function carries as an attribute."""
+        dotted = getattr(self.settings, name)
+        return import_dotted(dotted) if dotted else getattr(self.task_function, name, None)
+
+    def _submission_order(self, configs: list[DictConfig]) -> list[int]:
+        """Costliest first when a cost hook exists (the longest jobs start early: a shorter tail), else as given."""
+        cost = self._hook("job_cost")
+        indices = list(range(len(configs)))
+        return sorted(indices, key=lambda i: -cost(configs[i])) if cost else indices
+
+    def _job_configs(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> list[DictConfig]:
+        configs = []
+        for offset, overrides in enumerate(job_overrides):
+            sweep_config = self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))
+            with open_dict(sweep_config):
+                sweep_config.hydra.job.id = initial_job_idx + offset
+                sweep_config.hydra.job.num = initial_job_idx + offset
+            configs.append(sweep_config)
+        return configs
+
+    def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
+        setup_globals()
+        configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
+        configs = self._job_configs(job_overrides, initial_job_idx)
+        validate = self._hook("validate_jobs")
+        if validate is not None:  # bad input stops the sweep here, before any compute
+            validate(configs)
+        Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
+        import ray
+
+        from orchestrator.sweep.connect import connect
+
+        connect(self.settings)
+        remote = ray.remote(max_calls=0 if self.settings.reuse_processes else 1,
+                            max_retries=self.settings.max_retries)(run_one_job)
+        state = ray.put(Singleton.get_state())
+        sizing = self._hook("job_resources")
+        labels = [" ".join(filter_overrides(overrides)) for overrides in job_overrides]
+        log.info(f"Launching {len(configs)} jobs on Ray ({ray.get_runtime_context().gcs_address})")
+        board = ray.remote(num_cpus=0)(StartBoard).remote()
+        cluster = ray.cluster_resources()
+        refs, infeasible = [None] * len(configs), {}
+        for index in self._submission_order(configs):
+            config = configs[index]
+            resources = sizing(config) if sizing else dict(self.settings.default_resources)
+            missing = {k: v for k, v in _as_ray_resources(resources).items() if v > cluster.get(k, 0)}
+            if missing and not self.settings.allow_infeasible:
+                infeasible[index] = RuntimeError(f"job #{index} asks for {resources}, more than the whole cluster "
+                                                 f"has ({ {k: cluster.get(k, 0) for k in missing} })")
+                continue
+            refs[index] = remote.options(**resources).remote(state, self.hydra_context, self.task_function, config,
+                                                             board, index)
+        progress = SweepProgress(labels, enabled=self.settings.progress)
+        returns = progress.wait(refs, board=board, refused=infeasible,
+                                on_error=lambda index, error: _failed_return(configs[index], job_overrides[index],
+                                                                             error))
+        configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
+        finish = self._hook("on_sweep_end")
+        if finish is not None:
+            try:
+                finish(self.config, returns)
+            except Exception as error:  # the jobs' results stand; the hook's failure is only reported
+                log.error(f"on_sweep_end hook failed: {type(error).__name__}: {error}")
+        return returns
+
+
+def _as_ray_resources(options: dict) -> dict:
+    """Task options (num_cpus, num_gpus, resources={...}) as Ray's resource names and amounts."""
+    named = {"CPU": options.get("num_cpus", 1), "GPU": options.get("num_gpus", 0)}
+    named.update(options.get("resources", {}))
+    return {k: v for k, v in named.items() if v}
+
+
+def _plain(value: Any) -> Any:
+    return OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
+
+
+def _failed_return(config: DictConfig, overrides: Sequence[str], error: BaseException) -> JobReturn:
+    """A JobReturn for a job Ray gave up on (its process or node died more often than max_retries)."""
+    task_config = OmegaConf.masked_copy(config, [k for k in config if k != "hydra"])
+    ret = JobReturn(overrides=list(overrides), cfg=task_config, hydra_cfg=config, working_dir=None,
+                    task_name=str(config.hydra.job.name), status=JobStatus.FAILED)
+    ret.return_value = error
+    return ret

@@ -1,0 +1,112 @@
+"""`orchestrator-train` (= `python -m orchestrator.train`): the Hydra app that runs one cell, or a sweep with -m.
+
+    orchestrator-train model=micro pruning=geometric pruning.sparsity=0.5 budget.dense_steps=300
+    orchestrator-train experiment=micro_cell dry_run=true
+
+Exit status: 0 for done, diverged, skipped or planned; 1 for a failed cell; 2 for input rejected before compute (a
+malformed override, a bad config value, an unwritable store, bad data). Hydra's own composition errors (an unknown
+config group option) exit 1 with Hydra's message.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig, OmegaConf
+
+from orchestrator.cell.preflight import check_before_compute, reject_malformed_overrides
+from orchestrator.config import ConfigError, build_config, register_configs
+from orchestrator.study.report_cli import report_after_sweep
+from orchestrator.sweep.cells import cell_cost, cell_resources, validate_cells
+
+register_configs()
+CONF_DIR = Path(__file__).resolve().parents[2] / "conf"  # the repo's config tree (an absolute path works from
+# console scripts, `python -m` and Ray's working_dir alike)
+
+
+def _report(outcome) -> None:
+    where = outcome.paths.root
+    print(f"[orchestrator] cell {where.name}: {outcome.status}")
+    print(f"[orchestrator]   results: {outcome.where}")
+    if outcome.result and outcome.result.get("status") in ("done", "diverged"):
+        r = outcome.result
+        print(f"[orchestrator]   final loss {r['final_loss']}, val loss {r['val_loss']}, "
+              f"params initial/avg/final {r['initial_params']}/{r['avg_params']:.0f}/{r['final_params']}")
+    wandb_dir = where / "wandb"
+    if wandb_dir.exists():
+        print(f"[orchestrator]   W&B runs: {wandb_dir} (upload with `wandb sync {wandb_dir}/offline-run-*`)")
+
+
+def _in_multirun() -> bool:
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
+def _in_process_group() -> bool:
+    import torch.distributed as dist
+
+    return dist.is_available() and dist.is_initialized()
+
+
+def _leave_process_group() -> None:
+    import torch.distributed as dist
+
+    if _in_process_group():
+        dist.destroy_process_group()
+
+
+def run(cfg: DictConfig) -> str:
+    """The task function: one cell from a composed config (Hydra calls it once per job)."""
+    from orchestrator.cell.run import run_cell
+    from orchestrator.data import DataError
+
+    if _in_multirun():  # errors become this job's FAILED JobReturn; the launcher goes on with the other cells
+        # the process group stays up for the next cell this process runs (DeepSpeed caches it)
+        outcome = run_cell(build_config(cfg), OmegaConf.to_container(cfg, resolve=True))
+        _report(outcome)
+        return outcome.status
+    had_process_group = _in_process_group()
+    try:
+        config = build_config(cfg)
+        resolved = OmegaConf.to_container(cfg, resolve=True)
+        check_before_compute(config)
+        outcome = run_cell(config, resolved)
+    except (ConfigError, DataError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
+    except Exception as error:  # the cell is recorded as failed in its result.json
+        print(f"error: cell failed: {type(error).__name__}: {error}", file=sys.stderr)
+        sys.exit(1)
+    finally:
+        if not had_process_group:  # the group this run created; one that was there already stays (DeepSpeed
+            _leave_process_group()  # caches it: a process that re-creates it breaks its next engine)
+    _report(outcome)
+    if outcome.status == "failed":
+        sys.exit(1)
+    return outcome.status
+
+
+# The Ray launcher asks the task function for these hooks (unless the launcher config names others): every cell is
+# validated before any compute, and each asks Ray for the CPUs or GPUs of its worker group.
+run.validate_jobs = validate_cells
+run.job_resources = cell_resources
+run.job_cost = cell_cost
+run.on_sweep_end = report_after_sweep
+hydra_main = hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")(run)
+
+
+def main() -> None:
+    """The console script: overrides that do not parse are rejected naming them whole, then Hydra runs."""
+    try:
+        reject_malformed_overrides(sys.argv[1:])
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
+    hydra_main()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,154 @@
+"""One cell end to end through DeepSpeed on CPU: pruning reaches its target, accounting comes from the real masks,
+and the invariances hold (sparsity 0 ≡ no pruner; resume ≡ uninterrupted, bit for bit; 2 workers ≈ 1 worker)."""
+import json
+
+import pytest
+import torch
+from conftest import build
+
+from orchestrator.cell.run import run_cell
+from orchestrator.store.files import MetricsLog
+
+GEOMETRIC = ["pruning=geometric", "pruning.sparsity=0.75", "pruning.start=0.25", "pruning.end=0.75"]
+
+
+def run(overrides, **kwargs):
+    config, resolved = build(overrides)
+    return run_cell(config, resolved, **kwargs)
+
+
+def prunable_tensors(state: dict) -> dict:
+    """Linear kernels: block linears and the LM head (not embeddings, norms, biases)."""
+    return {k: v for k, v in state.items()
+            if k.endswith(".weight") and v.dim() == 2 and "embedding" not in k}
+
+
+def losses(outcome) -> list:
+    return [(r["step"], r.get("loss"), r.get("val_loss")) for r in MetricsLog(outcome.paths.metrics).read()]
+
+
+def test_cell_prunes_to_target_and_writes_the_store(tiny):
+    outcome = run(tiny + GEOMETRIC)
+    assert outcome.status == "done"
+    result, paths = outcome.result, outcome.paths
+    plan = json.loads(paths.plan.read_text())
+    assert {"t_start", "t_end", "total_steps", "avg_density", "sparsity", "start", "end", "dense_steps"} <= set(plan)
+    assert result["steps"] == plan["total_steps"] > 24  # sparser steps are cheaper: more of them
+    state = torch.load(paths.final_model, weights_only=True)
+    kernels = prunable_tensors(state)
+    assert "lm_head.weight" in kernels
+    total = sum(v.numel() for v in kernels.values())
+    nonzero = sum(int((v != 0).sum()) for v in kernels.values())
+    assert total == result["prunable_params"] == result["initial_params"]
+    assert nonzero == result["final_params"] == total - round(0.75 * total)
+    assert (state["lm_head.weight"] == 0).any()
+    for name in ("token_embedding.weight", "position_embedding.weight", "norm_final.weight"):
+        assert (state[name] != 0).all(), f"{name} must never be pruned"
+    records = MetricsLog(paths.metrics).read()
+    counts = [r["params_current"] for r in records if "params_current" in r]
+    assert counts == sorted(counts, reverse=True) and counts[0] == total and counts[-1] == nonzero
+    assert result["final_params"] < result["avg_params"] < result["initial_params"]
+    assert records[-1]["params_avg"] == result["avg_params"]
+    assert abs(result["avg_params"] / total - plan["avg_density"]) < 0.02
+    assert {"step", "tokens", "loss", "lr", "params_current", "params_avg"} <= set(records[0])
+    assert result["val_loss"] is not None and result["cell"]["sparsity"] == 0.75
+    assert (paths.config.exists() and result["epochs"] > 0)
+
+
+def test_sparsity_zero_gives_the_same_loss_curve_as_no_pruner(tiny, tmp_path):
+    dense = run(tiny + ["pruning=none"])
+    zero = run(tiny + ["pruning=geometric", "pruning.sparsity=0.0", f"results_dir={tmp_path / 'zero'}"])
+    assert losses(dense) == losses(zero)
+    a, b = (torch.load(o.paths.final_model, weights_only=True) for o in (dense, zero))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.parametrize("stage", [0, 1, 2])
+def test_resume_reproduces_the_uninterrupted_run_bit_for_bit(tiny, tmp_path, stage):
+    from orchestrator.cell.run import plan_cell
+    from pruning.schedules import event_steps
+
+    overrides = tiny + GEOMETRIC + [f"deepspeed=zero{stage}"]
+    plan = plan_cell(build(overrides)[0])
+    assert 12 in event_steps(plan.t_start, plan.t_end, plan.every)  # the resumed step prunes: moments must be linked
+    whole = run(overrides)
+    resumed_overrides = overrides + [f"results_dir={tmp_path / 'resumed'}"]
+    assert run(resumed_overrides, stop_after_step=13).status == "interrupted"  # last checkpoint: step 12
+    resumed = run(resumed_overrides)
+    assert resumed.status == "done"
+    assert losses(whole) == losses(resumed)
+    a, b = (torch.load(o.paths.final_model, weights_only=True) for o in (whole, resumed))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    for key in ("avg_params", "final_params", "final_loss", "val_loss", "steps"):
+        assert whole.result[key] == resumed.result[key], key
+    assert (whole.result["resumed_from_steps"], resumed.result["resumed_from_steps"]) == ([], [12])
+
+
+def test_a_finished_cell_is_skipped(tiny):
+    first = run(tiny + ["pruning=none"])
+    again = run(tiny + ["pruning=none"])
+    assert again.status == "skipped" and again.result == first.result
+
+
+def test_a_diverging_cell_is_a_result_not_a_crash(tiny):
+    outcome = run(tiny + ["pruning=none", "optim.lr=1e6", "optim.warmup_fraction=0", "optim.grad_clip=0"])
+    assert outcome.status == "diverged"
+    assert outcome.result["final_loss"] is None and outcome.result["steps"] < outcome.result["planned_steps"]
+
+
+@pytest.mark.slow
+def test_two_gloo_workers_match_one_worker(tiny, tmp_path):
+    one = run(tiny + GEOMETRIC)
+    two = run(tiny + GEOMETRIC + ["train.workers=2", f"results_dir={tmp_path / 'two'}"])
+    assert two.status == "done"
+    for (s1, l1, v1), (s2, l2, v2) in zip(losses(one), losses(two), strict=True):
+        assert s1 == s2
+        assert l1 == pytest.approx(l2, rel=1e-4, abs=1e-5) if l1 is not None else l2 is None
+    assert one.result["final_params"] == two.result["final_params"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stage", [1, 2])
+def test_pruned_weights_stay_zero_under_zero_stage(tiny, stage):
+    outcome = run(tiny + GEOMETRIC + [f"deepspeed=zero{stage}", "train.workers=2"])
+    assert outcome.status == "done"
+    state = torch.load(outcome.paths.final_model, weights_only=True)
+    nonzero = sum(int((v != 0).sum()) for v in prunable_tensors(state).values())
+    assert nonzero == outcome.result["final_params"]
+
+
+def test_wandb_offline_run_lives_in_the_cell_directory(tiny):
+    outcome = run(tiny + ["pruning=none", "wandb.mode=offline"])
+    runs = list((outcome.paths.root / "wandb").glob("offline-run-*"))
+    assert len(runs) == 1 and any(runs[0].glob("*.wandb"))
+
+
+def test_wandb_disabled_writes_nothing(tiny):
+    outcome = run(tiny + ["pruning=none", "wandb.mode=disabled"])
+    assert not (outcome.paths.root / "wandb").exists()
+
+
+def test_a_cell_that_raises_is_recorded_as_failed(tiny, monkeypatch):
+    import orchestrator.cell.run
+
+    def broken_worker(*args, **kwargs):
+        raise RuntimeError("worker exploded")
+
+    monkeypatch.setattr(orchestrator.cell.run, "run_worker", broken_worker)
+    config, resolved = build(tiny + ["pruning=none"])
+    with pytest.raises(RuntimeError, match="worker exploded"):
+        run_cell(config, resolved)
+    paths = orchestrator.cell.run.CellPaths.of(config.results_dir, config.sweep, orchestrator.cell.run.cell_id(config))
+    result = json.loads(paths.result.read_text())
+    assert result["status"] == "failed" and "worker exploded" in result["error"]
+
+
+def test_a_corpus_shorter_than_the_context_is_rejected_before_writing(tiny, tmp_path):
+    from orchestrator.data import DataError
+
+    corpus = tmp_path / "short.txt"
+    corpus.write_text("far too short for a context of 32 tokens")
+    config, resolved = build(tiny + ["data=text", f"data.path={corpus}"])
+    with pytest.raises(DataError, match="model.seq_len"):
+        run_cell(config, resolved)
+    assert not (tmp_path / "results" / "default").exists()

@@ -1,0 +1,78 @@
+"""`orchestrator-report` on a synthetic store whose losses follow the law in N_avg."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from orchestrator.store.reader import load_cells
+
+BIN = Path(sys.executable).parent
+LAW = dict(E=1.5, A=60.0, B=900.0, alpha=0.3, beta=0.25)
+
+
+def write_synthetic_store(root: Path) -> None:
+    """Dense and pruned cells at 3 model sizes and 2 durations; val loss from the law in avg_params."""
+    rng = np.random.default_rng(0)
+    index = 0
+    for model, dense in (("micro", 2e5), ("tiny", 8e5), ("small", 4.8e6)):
+        for tokens in (2e7, 4e7):
+            for sparsity, (start, end) in [(0.0, (0.25, 0.75)), (0.5, (0.25, 0.75)), (0.8, (0.0, 0.5)),
+                                           (0.8, (0.5, 1.0))]:
+                final = dense * (1 - sparsity)
+                avg = dense * (1 - sparsity * (1 - (start + end) / 2))
+                loss = LAW["E"] + LAW["A"] / avg ** LAW["alpha"] + LAW["B"] / tokens ** LAW["beta"]
+                loss *= 1 + 0.002 * rng.standard_normal()
+                schedule = "none" if sparsity == 0 else "geometric"
+                cell_dir = root / f"{model}-{schedule}-s{sparsity}-w{start}-{end}-T{int(tokens)}-{index}"
+                cell_dir.mkdir(parents=True)
+                result = {"status": "done", "cell_id": cell_dir.name, "val_loss": loss, "final_loss": loss,
+                          "avg_params": avg, "initial_params": dense, "final_params": final, "tokens": tokens,
+                          "steps": 100, "cell": {"model": model, "schedule": schedule, "sparsity": sparsity,
+                                                 "start": start, "end": end, "dense_steps": int(tokens // 1e5),
+                                                 "seed": 0, "tokens_per_param": None}}
+                (cell_dir / "result.json").write_text(json.dumps(result))
+                metrics = [{"step": s, "tokens": tokens * s / 100, "loss": loss + 1.0 / s,
+                            "params_current": dense if s < 50 else final, "params_avg": avg} for s in (10, 50, 100)]
+                (cell_dir / "metrics.jsonl").write_text("".join(json.dumps(m) + "\n" for m in metrics))
+                index += 1
+    corrupt = root / "torn-cell"
+    corrupt.mkdir()
+    (corrupt / "result.json").write_text('{"status": "do')
+
+
+def test_a_corrupt_result_file_is_named_and_skipped(tmp_path):
+    write_synthetic_store(tmp_path / "sweep")
+    cells, skipped = load_cells(tmp_path / "sweep")
+    assert len(cells) == 24
+    assert [Path(path).parent.name for path, _ in skipped] == ["torn-cell"]
+    through_uri, _ = load_cells(f"file://{tmp_path / 'sweep'}")  # the pyarrow filesystem path, as for s3:// or gs://
+    assert [c["cell_id"] for c in through_uri] == [c["cell_id"] for c in cells]
+
+
+def test_report_writes_fit_figures_and_report_and_ranks_n_avg_first(tmp_path):
+    write_synthetic_store(tmp_path / "sweep")
+    done = subprocess.run([str(BIN / "orchestrator-report"), str(tmp_path / "sweep"), "--out", str(tmp_path / "out"),
+                           "--bootstrap", "10"], capture_output=True, text=True, timeout=600,
+                          env=os.environ | {"MPLBACKEND": "Agg"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "torn-cell" in done.stderr
+    fit = json.loads((tmp_path / "out" / "fit.json").read_text())
+    assert set(fit["predictors"]) == {"avg_params", "final_params", "initial_params"}
+    for constants in fit["predictors"].values():
+        assert {"E", "A", "B", "alpha", "beta", "heldout_rmse"} <= set(constants)
+    assert fit["best"] == "avg_params"
+    pngs = list((tmp_path / "out").glob("*.png"))
+    assert len(pngs) >= 4 and all(p.stat().st_size > 1000 for p in pngs)
+    report = (tmp_path / "out" / "report.md").read_text()
+    for png in pngs:
+        assert f"({png.name})" in report
+    assert "report.md" in done.stdout
+
+
+def test_report_rejects_a_missing_store(tmp_path):
+    done = subprocess.run([str(BIN / "orchestrator-report"), str(tmp_path / "nope")], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 2 and "RESULTS_DIR" in done.stderr
