@@ -4,15 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from orchestrator.study.figures import (
-    heatmap,
-    heatmap_table,
-    is_post_training,
-    journey,
-    law_curves,
-    loss_curves,
-    predicted_vs_measured,
-)
+from orchestrator.study.figures import (heatmap, heatmap_table, is_post_training, journey, law_curves, loss_curves,
+                                        predicted_vs_measured)
 from orchestrator.study.p2_report import p2_figure, p2_fits
 from orchestrator.study.spdf_report import spdf_figure
 

@@ -12,15 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from orchestrator.study.figures import (
-    duration_label,
-    duration_order,
-    is_dense,
-    is_post_training,
-    predict_loss,
-    val_loss,
-    window_label,
-)
+from orchestrator.study.figures import (duration_label, duration_order, is_dense, is_post_training, predict_loss,
+                                        val_loss, window_label)
 from orchestrator.study.findings import findings, findings_section, seed_noise, window_groups
 from orchestrator.study.p2_report import p2_fits, p2_section
 from orchestrator.study.spdf_report import spdf_section

@@ -6,16 +6,8 @@ import torch
 
 from model.gpt import GPT, GPTConfig
 from pruning.structured import (
-    apply_2_4,
-    block_similarities,
-    count_block_linear,
-    prune_depth,
-    prune_width,
-    pruning_ratio,
-    semi_structured_masks,
-    structured_prune,
-    two_four_mask,
-    width_counts_for_ratio,
+    apply_2_4, block_similarities, count_block_linear, pruning_ratio, prune_depth, prune_width,
+    semi_structured_masks, structured_prune, two_four_mask, width_counts_for_ratio,
 )
 
 CONFIG = GPTConfig(vocab_size=64, max_seq_len=32, n_layer=6, n_head=4, d_model=32, d_mlp=64)

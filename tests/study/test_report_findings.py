@@ -4,16 +4,8 @@ from __future__ import annotations
 import pytest
 
 from orchestrator.study.figures import predict_loss
-from orchestrator.study.findings import (
-    _dense_verdict,
-    dense_equivalence_finding,
-    dense_loss_at,
-    findings,
-    findings_section,
-    interpolation_error,
-    predictor_finding,
-    window_finding,
-)
+from orchestrator.study.findings import (_dense_verdict, dense_equivalence_finding, dense_loss_at, findings,
+                                         findings_section, interpolation_error, predictor_finding, window_finding)
 
 LAW = {"E": 1.5, "A": 30.0, "B": 100.0, "alpha": 0.4, "beta": 0.35}  # losses near 2.4, as at micro scale
 WINDOWS = ((0.0, 0.25), (0.25, 0.75), (0.5, 1.0))

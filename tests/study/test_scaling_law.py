@@ -7,15 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from orchestrator.study.scaling_law import (
-    PARAM_NAMES,
-    PREDICTORS,
-    bootstrap_intervals,
-    fit_chinchilla,
-    fit_predictors,
-    heldout_errors,
-    predict,
-)
+from orchestrator.study.scaling_law import (PARAM_NAMES, PREDICTORS, bootstrap_intervals, fit_chinchilla,
+                                            fit_predictors, heldout_errors, predict)
 
 PLANTED = {"E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28}  # Hoffmann et al. 2022, Approach 3
 
