@@ -36,7 +36,15 @@ def _one_of(path: str, value: Any, allowed: tuple) -> None:
 PRUNING_SCHEDULES = ("none",) + tuple(SCHEDULES) + ("static",)  # static: SPDF (pruning/static.py)
 WANDB_MODES = ("offline", "online", "disabled")
 DEVICES = ("auto", "cpu", "cuda")
-PRECISIONS = ("auto", "fp32", "bf16")
+PRECISIONS = ("auto", "fp32", "bf16", "bf16_autocast")
+
+
+def resolved_precision(precision: str, on_gpu: bool) -> str:
+    """`auto` where the cell runs: bf16 compute under torch.autocast over fp32 weights on a GPU (the faster of the
+    GPU paths measured, see the README), fp32 on a CPU."""
+    if precision != "auto":
+        return precision
+    return "bf16_autocast" if on_gpu else "fp32"
 
 
 @dataclass
@@ -122,6 +130,7 @@ class TrainConfig:
     device: str = "auto"  # auto = cuda when available, else cpu
     threads: Optional[int] = None  # torch threads per worker; None = $OMP_NUM_THREADS (or cores) // workers
     max_restarts: int = 2  # restarts of a worker group whose process died, each from the last checkpoint
+    compile: bool = False  # torch.compile the model's forward (and so its backward); see the README before use
 
     def __post_init__(self) -> None:
         _require(isinstance(self.max_restarts, int) and self.max_restarts >= 0, "train.max_restarts",
@@ -131,6 +140,7 @@ class TrainConfig:
         _require(self.batch_size % self.workers == 0, "train.batch_size",
                  f"divisible by train.workers ({self.workers})", self.batch_size)
         _one_of("train.device", self.device, DEVICES)
+        _require(isinstance(self.compile, bool), "train.compile", "true or false", self.compile)
         if self.threads is not None:
             _positive_int("train.threads", self.threads)
 
@@ -160,7 +170,9 @@ class OptimConfig:
 @dataclass
 class DeepSpeedConfig:
     zero_stage: int = 0
-    precision: str = "auto"  # auto = bf16 on GPU, fp32 on CPU
+    # fp32; bf16 = DeepSpeed's bf16 (bf16 weights, fp32 masters); bf16_autocast = DeepSpeed's torch_autocast (bf16
+    # compute over fp32 weights and optimizer); auto = bf16_autocast on GPU, fp32 on CPU
+    precision: str = "auto"
 
     def __post_init__(self) -> None:
         # ZeRO-3 partitions every weight across ranks: the pruner's whole-tensor masks, the parameter accounting

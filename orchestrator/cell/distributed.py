@@ -1,6 +1,6 @@
 """Process groups and the DeepSpeed engine for one cell's worker group.
 
-On CPU the group uses gloo, on GPU nccl (bf16 by default there). A process keeps one group alive for every cell it
+On CPU the group uses gloo, on GPU nccl (bf16 compute under torch.autocast by default there). A process keeps one group alive for every cell it
 runs: DeepSpeed caches groups, and destroying and re-creating one in a reused process breaks that cache.
 """
 from __future__ import annotations
@@ -11,7 +11,10 @@ from dataclasses import dataclass
 
 import torch
 
-from orchestrator.config import Config
+from orchestrator.config import Config, resolved_precision
+
+
+COMPILE_BACKEND = "inductor"  # torch.compile's default; tests of the code path use a backend that compiles faster
 
 
 def free_port() -> int:
@@ -63,20 +66,28 @@ def ensure_process_group(place: WorkerPlace, device: torch.device) -> None:
                                rank=place.rank, world_size=place.world_size)
 
 
-def use_bf16(config: Config, device: torch.device) -> bool:
-    if config.deepspeed.precision == "auto":
-        return device.type == "cuda"
-    return config.deepspeed.precision == "bf16"
+def precision(config: Config, device: torch.device) -> str:
+    """fp32, bf16 (DeepSpeed's bf16 weights with fp32 masters) or bf16_autocast (torch.autocast over fp32 weights)."""
+    return resolved_precision(config.deepspeed.precision, device.type == "cuda")
+
+
+def clips_in_the_loop(config: Config, device: torch.device) -> bool:
+    """ZeRO-0 over fp32 weights hands the client optimizer through unwrapped: the cell clips the gradients itself
+    with torch's clip_grad_norm_, which stays on the device, where DeepSpeed's own clipping copies its max norm from
+    the host at every step (a stream sync on a GPU). Everywhere else DeepSpeed clips (its wrappers own the grads)."""
+    return config.deepspeed.zero_stage == 0 and precision(config, device) in ("fp32", "bf16_autocast")
 
 
 def deepspeed_config(config: Config, world_size: int, device: torch.device) -> dict:
+    mode = precision(config, device)
     return {
         "train_batch_size": config.train.batch_size,
         "train_micro_batch_size_per_gpu": config.train.batch_size // world_size,
         "gradient_accumulation_steps": 1,
-        "gradient_clipping": config.optim.grad_clip,
+        "gradient_clipping": 0.0 if clips_in_the_loop(config, device) else config.optim.grad_clip,
         "zero_optimization": {"stage": config.deepspeed.zero_stage},
-        "bf16": {"enabled": use_bf16(config, device)},
+        "bf16": {"enabled": mode == "bf16"},
+        "torch_autocast": {"enabled": mode == "bf16_autocast", "dtype": "bfloat16"},
         "zero_allow_untested_optimizer": True,
         "steps_per_print": 1 << 30,
         "wall_clock_breakdown": False,
@@ -89,15 +100,19 @@ def build_optimizer(model: torch.nn.Module, config: Config) -> torch.optim.Optim
     no_decay = [p for p in model.parameters() if p.dim() < 2]
     groups = [{"params": decay, "weight_decay": config.optim.weight_decay},
               {"params": no_decay, "weight_decay": 0.0}]
+    on_gpu = any(p.is_cuda for p in model.parameters())  # fused: one kernel for every weight, no host sync
     return torch.optim.AdamW(groups, lr=config.optim.lr, betas=(config.optim.beta1, config.optim.beta2),
-                             eps=config.optim.eps)
+                             eps=config.optim.eps, fused=True if on_gpu else None)
 
 
 def build_engine(model: torch.nn.Module, config: Config, place: WorkerPlace, device: torch.device):
-    """deepspeed.initialize with a client torch AdamW (no JIT-built optimizer op)."""
+    """deepspeed.initialize with a client torch AdamW (no JIT-built optimizer op); train.compile compiles the
+    module's forward through DeepSpeed's engine.compile."""
     import deepspeed
 
     optimizer = build_optimizer(model, config)
     engine, optimizer, _, _ = deepspeed.initialize(
         model=model, optimizer=optimizer, config=deepspeed_config(config, place.world_size, device))
+    if config.train.compile:  # the module's forward, in place: parameter names (masks, checkpoints) unchanged
+        engine.compile(backend=COMPILE_BACKEND)
     return engine, optimizer

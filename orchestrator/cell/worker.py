@@ -20,7 +20,8 @@ import torch
 from model.gpt import GPT
 from orchestrator.cell.checkpoint import load_latest_checkpoint, save_checkpoint
 from orchestrator.cell.deepspeed_masks import DeepSpeedMaskTarget
-from orchestrator.cell.distributed import WorkerPlace, build_engine, ensure_process_group, resolve_device
+from orchestrator.cell.distributed import (WorkerPlace, build_engine, clips_in_the_loop, ensure_process_group,
+                                           resolve_device)
 from orchestrator.cell.job import CellJob
 from orchestrator.cell.p2_base import mask_names_in, pruned_model
 from orchestrator.cell.phases import FINETUNE, PRETRAIN, Phase, build_phases
@@ -35,19 +36,21 @@ from pruning.static import STATIC, FixedMaskPruner, StaticRandomPruner, static_m
 
 @dataclass
 class LossWindow:
-    """Losses and step times since the last logged step."""
+    """Losses and step times since the last logged step. The losses are summed on the training device in float64
+    (the sum Python floats would give) and read back to the host only when a step is logged: a GPU step then never
+    waits for the GPU."""
 
-    loss_sum: float = 0.0
+    loss_sum: float | torch.Tensor = 0.0
     time_sum: float = 0.0
     count: int = 0
 
-    def add(self, loss: float, seconds: float) -> None:
-        self.loss_sum += loss
-        self.time_sum += seconds
+    def add(self, loss: torch.Tensor) -> None:
+        self.loss_sum = loss.detach().double() + self.loss_sum
         self.count += 1
 
-    def drain(self) -> tuple[float, float]:
-        loss, seconds = self.loss_sum / self.count, self.time_sum / self.count
+    def drain(self, loss_sum: float) -> tuple[float, float]:
+        """(mean loss, mean step seconds) of the window, given its loss sum as read back; then empty it."""
+        loss, seconds = loss_sum / self.count, self.time_sum / self.count
         self.loss_sum, self.time_sum, self.count = 0.0, 0.0, 0
         return loss, seconds
 
@@ -64,7 +67,8 @@ class Progress:
     pretrain: dict | None = None  # {"final_loss", "val_loss"} once pre-training is over
 
     def state_dict(self) -> dict:
-        return {"step": self.step, "window": vars(self.window).copy(), "resumed_from": self.resumed_from,
+        window = vars(self.window) | {"loss_sum": float(self.window.loss_sum)}
+        return {"step": self.step, "window": window, "resumed_from": self.resumed_from,
                 "last_loss": self.last_loss, "val_loss": self.val_loss, "pretrain": self.pretrain}
 
     @classmethod
@@ -75,23 +79,35 @@ class Progress:
                    pretrain=state.get("pretrain"))
 
 
-def _mean_across_ranks(value: torch.Tensor, world_size: int) -> float:
+def _mean_across_ranks(value: torch.Tensor, world_size: int) -> torch.Tensor:
     if world_size > 1:
-        value = value.detach().clone().float()
+        value = value.detach().clone()
         torch.distributed.all_reduce(value)
         value /= world_size
-    return float(value)
+    return value
+
+
+def _to_device(batch: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """A GPU gets the batch from pinned memory, asynchronously: a copy from pageable memory waits for the GPU."""
+    if device.type == "cuda":
+        return batch.pin_memory().to(device, non_blocking=True)
+    return batch
+
+
+def _autocast(engine, device: torch.device):
+    """The engine's torch_autocast outside its forward (evaluation calls the module itself)."""
+    return torch.autocast(device.type, dtype=engine.torch_autocast_dtype(), enabled=engine.torch_autocast_enabled())
 
 
 def evaluate(engine, data, job: CellJob, place: WorkerPlace, device: torch.device) -> float:
     config = job.config
     engine.module.eval()
-    with torch.no_grad():
+    with torch.no_grad(), _autocast(engine, device):
         losses = [engine.module(x.to(device), y.to(device))[1].float()
                   for x, y in data.eval_batches(config.train.eval_batches, batch_size=config.train.batch_size,
                                                 rank=place.rank, world_size=place.world_size)]
     engine.module.train()
-    return _mean_across_ranks(torch.stack(losses).mean(), place.world_size)
+    return float(_mean_across_ranks(torch.stack(losses).mean(), place.world_size))
 
 
 def _threads(job: CellJob, place: WorkerPlace) -> int:
@@ -135,6 +151,7 @@ class CellTrainer:
         weights = prunable_weights(self.engine.module)
         self.n_prunable = sum(w.numel() for w in weights.values())
         self.pruner = _make_pruner(self.engine, job, weights, fixed_masks)
+        self.clip_norm = self.config.optim.grad_clip if clips_in_the_loop(self.config, self.device) else 0.0
         self.accountant, self.progress = ParamAccountant(), Progress()
         client = load_latest_checkpoint(self.engine, job.paths.checkpoints)
         if client is not None:
@@ -162,7 +179,25 @@ class CellTrainer:
             self.metrics.append(record)
             self.tracker.log(record)
 
+    def _read_losses(self, last: torch.Tensor) -> tuple[float, float]:
+        """(the last step's loss, the window's loss sum), means across ranks: the one host sync of a logged step."""
+        values = torch.stack([last.detach().double(), torch.as_tensor(self.progress.window.loss_sum).to(last.device)])
+        last_loss, loss_sum = _mean_across_ranks(values, self.place.world_size).tolist()
+        return last_loss, loss_sum
+
+    def _settle_window(self) -> None:
+        """Before a checkpoint: every rank's window holds the mean across ranks (rank 0's state is the one saved, and
+        every rank resumes from it)."""
+        window = self.progress.window
+        window.loss_sum = float(_mean_across_ranks(torch.as_tensor(window.loss_sum, dtype=torch.float64).to(
+            self.device), self.place.world_size))
+
+    def _clip_gradients(self) -> None:
+        if self.clip_norm:
+            torch.nn.utils.clip_grad_norm_(self.engine.module.parameters(), self.clip_norm)
+
     def _checkpoint(self) -> None:
+        self._settle_window()
         save_checkpoint(self.engine, self.job.paths.checkpoints, self.progress.step, {
             **self.progress.state_dict(), "accountant": self.accountant.state_dict(),
             "pruner": self.pruner.state_dict() if self.pruner is not None else None})
@@ -185,22 +220,27 @@ class CellTrainer:
                 group["lr"] = lr
             x, y = phase.train.batch(step, batch_size=config.train.batch_size, seed=config.seed, rank=place.rank,
                                      world_size=place.world_size)
-            _, loss = engine(x.to(self.device), y.to(self.device))
+            _, loss = engine(_to_device(x, self.device), _to_device(y, self.device))
             engine.backward(loss)
+            self._clip_gradients()
             engine.step()
             if self.pruner is not None:
                 self.pruner.apply_masks()
-            progress.last_loss = _mean_across_ranks(loss.detach(), place.world_size)
+            progress.window.add(loss)
             progress.step = step = step + 1
-            progress.window.add(progress.last_loss, time.perf_counter() - tick)
+            logged = step % config.train.log_every == 0 or phase.is_last(step)
+            if logged:  # a NaN loss is caught here, within train.log_every steps
+                progress.last_loss, loss_sum = self._read_losses(loss)
+            progress.window.time_sum += time.perf_counter() - tick
             base = {"step": step, "tokens": step * tokens_per_step} | ({"phase": phase.name}
                                                                       if phase.name != PRETRAIN else {})
-            if not math.isfinite(progress.last_loss):
-                self._log(base | {phase.loss_key: None, "lr": lr})
-                return "diverged"
             record = None
-            if step % config.train.log_every == 0 or phase.is_last(step):
-                mean_loss, step_time = progress.window.drain()
+            if logged:
+                mean_loss, step_time = progress.window.drain(loss_sum)
+                if not math.isfinite(mean_loss):
+                    progress.last_loss = math.nan
+                    self._log(base | {phase.loss_key: None, "lr": lr})
+                    return "diverged"
                 record = base | {phase.loss_key: mean_loss, "lr": lr, "step_time": step_time}
                 if phase.trains_the_cell_model:
                     record |= {"params_current": n_nonzero, "params_avg": self.accountant.avg_params,

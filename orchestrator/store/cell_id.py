@@ -9,7 +9,7 @@ from dataclasses import asdict
 
 import torch
 
-from orchestrator.config import Config
+from orchestrator.config import Config, resolved_precision
 
 
 def _semantic_fields(config: Config) -> dict:
@@ -22,13 +22,13 @@ def _semantic_fields(config: Config) -> dict:
     if config.structured.method == "none":
         fields.pop("structured")
     fields["data"].pop("cache_dir")
-    for key in ("eval_every", "eval_batches", "log_every", "checkpoint_every", "threads", "workers", "max_restarts"):
+    for key in ("eval_every", "eval_batches", "log_every", "checkpoint_every", "threads", "workers", "max_restarts",
+                "compile"):
         fields["train"].pop(key)
     # `auto` resolved where the cell runs: a CPU (fp32) and a GPU (bf16) run of one config are different cells
     on_gpu = config.train.device == "cuda" or (config.train.device == "auto" and torch.cuda.is_available())
     fields["train"]["device"] = "cuda" if on_gpu else "cpu"
-    if config.deepspeed.precision == "auto":
-        fields["deepspeed"]["precision"] = "bf16" if on_gpu else "fp32"
+    fields["deepspeed"]["precision"] = resolved_precision(config.deepspeed.precision, on_gpu)
     return fields
 
 

@@ -84,6 +84,22 @@ def test_resume_reproduces_the_uninterrupted_run_bit_for_bit(tiny, tmp_path, sta
     assert (whole.result["resumed_from_steps"], resumed.result["resumed_from_steps"]) == ([], [12])
 
 
+def test_resume_inside_a_logging_window_reproduces_the_uninterrupted_run(tiny, tmp_path):
+    """Losses are summed on the device between logged steps; a checkpoint (step 12) inside a window (steps 11-15)
+    carries the partial sum, so the resumed run logs the same mean losses."""
+    overrides = tiny + GEOMETRIC + ["train.log_every=5"]
+    whole = run(overrides)
+    resumed_overrides = overrides + [f"results_dir={tmp_path / 'resumed'}"]
+    assert run(resumed_overrides, stop_after_step=13).status == "interrupted"
+    resumed = run(resumed_overrides)
+    logged = [record["step"] for record in MetricsLog(whole.paths.metrics).read() if "loss" in record]
+    assert logged[:-1] == list(range(5, 5 * len(logged), 5)) and logged[-1] == whole.result["steps"]
+    assert losses(whole) == losses(resumed)
+    a, b = (torch.load(o.paths.final_model, weights_only=True) for o in (whole, resumed))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert whole.result["final_loss"] == resumed.result["final_loss"]
+
+
 def test_a_finished_cell_is_skipped(tiny):
     first = run(tiny + ["pruning=none"])
     again = run(tiny + ["pruning=none"])
@@ -94,6 +110,15 @@ def test_a_diverging_cell_is_a_result_not_a_crash(tiny):
     outcome = run(tiny + ["pruning=none", "optim.lr=1e6", "optim.warmup_fraction=0", "optim.grad_clip=0"])
     assert outcome.status == "diverged"
     assert outcome.result["final_loss"] is None and outcome.result["steps"] < outcome.result["planned_steps"]
+
+
+def test_a_diverging_cell_is_caught_at_the_next_logged_step(tiny):
+    """The loss is read back only every train.log_every steps: a NaN is caught there, within log_every steps."""
+    outcome = run(tiny + ["pruning=none", "optim.lr=1e6", "optim.warmup_fraction=0", "optim.grad_clip=0",
+                          "train.log_every=5"])
+    assert outcome.status == "diverged" and outcome.result["final_loss"] is None
+    last = MetricsLog(outcome.paths.metrics).read()[-1]
+    assert last["loss"] is None and last["step"] % 5 == 0
 
 
 @pytest.mark.slow
