@@ -20,6 +20,12 @@ The interval only shrinks and always holds the answer, so the result is exact wh
 decides the speed. Sampling uses `generator` (default: a fresh one seeded 0), never the global RNG, so pruning
 does not perturb the training's random streams. Extra memory: the sample, one chunk of temporaries and at most
 chunk_elems candidates. Magnitudes are compared in the promoted dtype of all tensors, as `torch.cat` would.
+
+Everything runs on the device that holds the weights (the first tensor's): the sample is drawn, sorted and searched
+there, counts accumulate there, and the host reads back a handful of numbers per pass (pivots, totals), not one per
+tensor, so a GPU prune event does not stall on host round trips. Which tensor each sample point falls in is drawn on
+the host (a chain of binomials over the tensor sizes, from `generator`); where it falls, on the device (from a
+device generator seeded from `generator`).
 """
 from __future__ import annotations
 
@@ -101,65 +107,88 @@ def _check(tensors: Sequence[torch.Tensor], chunk_elems: int) -> int:
     return sum(t.numel() for t in tensors)
 
 
+def _counts_per_tensor(sizes: list[int], draws: int, generator: torch.Generator) -> list[int]:
+    """How many of `draws` uniform draws over all elements fall in each tensor: a multinomial over the sizes, drawn
+    as a chain of binomials (one host draw per tensor)."""
+    counts, left, remaining = [], draws, sum(sizes)
+    for size in sizes[:-1]:
+        count = 0
+        if left and size:
+            count = int(torch.binomial(torch.tensor([float(left)], dtype=torch.float64),
+                                       torch.tensor([size / remaining], dtype=torch.float64), generator=generator))
+        counts.append(count)
+        left, remaining = left - count, remaining - size
+    return counts + [left]
+
+
+def _device_generator(device: torch.device, generator: torch.Generator) -> torch.Generator:
+    if device.type == "cpu":
+        return generator
+    return torch.Generator(device=device).manual_seed(int(torch.randint(1 << 62, (1,), generator=generator)))
+
+
 def _sample_magnitudes(
     tensors: Sequence[torch.Tensor], size: int, generator: torch.Generator, dtype: torch.dtype
 ) -> torch.Tensor:
-    """`size` magnitudes drawn uniformly with replacement from all elements (proportionally to tensor sizes)."""
-    ends = torch.cumsum(torch.tensor([t.numel() for t in tensors], dtype=torch.int64), 0)
-    indices = torch.sort(torch.randint(int(ends[-1]), (size,), generator=generator)).values
-    bounds = torch.searchsorted(indices, ends).tolist()  # indices[bounds[i-1]:bounds[i]] fall in tensor i
-    parts, first, begin = [], 0, 0
-    for tensor, end, last in zip(tensors, ends.tolist(), bounds):
-        local = indices[first:last] - begin
-        if local.numel():
-            parts.append(tensor.detach().reshape(-1)[local.to(tensor.device)].abs().to(dtype).cpu())
-        first, begin = last, end
-    sample = torch.cat(parts)
-    if torch.isnan(sample).any():
-        raise ValueError("tensors hold NaN values; magnitudes must not be NaN")
-    return sample
+    """`size` magnitudes drawn uniformly with replacement from all elements, on the first tensor's device."""
+    device = tensors[0].device
+    counts = _counts_per_tensor([t.numel() for t in tensors], size, generator)
+    draw = _device_generator(device, generator)
+    parts = []
+    for tensor, count in zip(tensors, counts):
+        if count:
+            local = torch.randint(tensor.numel(), (count,), device=device, generator=draw).to(tensor.device)
+            parts.append(tensor.detach().reshape(-1)[local].abs().to(dtype).to(device))
+    return torch.cat(parts)
 
 
 def _pivots(sorted_sample: torch.Tensor, quantile: float) -> tuple[float, float]:
-    """Sample order statistics lo ≤ hi around rank quantile·m, with the safety margin."""
+    """Sample order statistics lo ≤ hi around rank quantile·m, with the safety margin (one host read, which also
+    refuses NaN: a sort puts it last)."""
     m = sorted_sample.numel()
     margin = QUANTILE_MARGIN_SIGMAS * math.sqrt(m * quantile * (1.0 - quantile)) + QUANTILE_MARGIN_RANKS
     rank = quantile * m
-    ranks = (math.floor(rank - margin), math.ceil(rank + margin))
-    lo, hi = (float(sorted_sample[min(max(r, 0), m - 1)]) for r in ranks)
+    ranks = [min(max(r, 0), m - 1) for r in (math.floor(rank - margin), math.ceil(rank + margin))]
+    lo, hi, last = sorted_sample[ranks + [m - 1]].double().tolist()
+    if math.isnan(last):
+        raise ValueError("tensors hold NaN values; magnitudes must not be NaN")
     return lo, hi
+
+
+def _count_pass(tensors: Sequence[torch.Tensor], chunk_elems: int, dtype: torch.dtype, tests) -> list[int]:
+    """For each predicate of `tests` (magnitudes → bool tensor), how many magnitudes satisfy it: counted on the
+    first tensor's device, read back once."""
+    counts = torch.zeros(len(tests), dtype=torch.int64, device=tensors[0].device)
+    for tensor in tensors:
+        for magnitudes in _magnitude_chunks(tensor, chunk_elems, dtype):
+            counts += torch.stack([torch.count_nonzero(test(magnitudes)) for test in tests]).to(counts.device)
+    return counts.tolist()
 
 
 def _scan(tensors: Sequence[torch.Tensor], lo: float, hi: float, chunk_elems: int, dtype: torch.dtype) -> _Scan:
     """Counts #(< lo), #(≤ hi) and gathers lo ≤ |w| ≤ hi in one pass; completes #(≤ lo), #(< hi) from the
     candidates, or with a second counting pass when the candidates overflowed `chunk_elems`."""
-    below_lo, up_to_hi, gathered, candidates = 0, 0, 0, []
+    device = tensors[0].device
+    counts = torch.zeros(2, dtype=torch.int64, device=device)
+    gathered, candidates = 0, []
     for tensor in tensors:
-        counts = torch.zeros(2, dtype=torch.int64, device=tensor.device)
         for magnitudes in _magnitude_chunks(tensor, chunk_elems, dtype):
             is_below_lo, is_up_to_hi = magnitudes < lo, magnitudes <= hi
-            counts[0] += torch.count_nonzero(is_below_lo)
-            counts[1] += torch.count_nonzero(is_up_to_hi)
+            counts += torch.stack([torch.count_nonzero(is_below_lo), torch.count_nonzero(is_up_to_hi)]).to(device)
             if candidates is not None:
                 found = magnitudes[is_up_to_hi.logical_xor_(is_below_lo)]  # lo ≤ |w| ≤ hi
                 gathered += found.numel()
                 if gathered <= chunk_elems:
-                    candidates.append(found)
+                    candidates.append(found.to(device))
                 else:
                     candidates = None  # too many (heavy ties or an unlucky sample): counts only
-        below_lo, up_to_hi = below_lo + int(counts[0]), up_to_hi + int(counts[1])
     if candidates is not None:
-        found = torch.cat([c.cpu() for c in candidates]) if candidates else torch.empty(0, dtype=dtype)
-        up_to_lo = below_lo + int(torch.count_nonzero(found == lo))
-        below_hi = up_to_hi - int(torch.count_nonzero(found == hi))
-        return _Scan((lo, hi), (below_lo, below_hi), (up_to_lo, up_to_hi), found)
-    up_to_lo, below_hi = 0, 0
-    for tensor in tensors:
-        counts = torch.zeros(2, dtype=torch.int64, device=tensor.device)
-        for magnitudes in _magnitude_chunks(tensor, chunk_elems, dtype):
-            counts[0] += torch.count_nonzero(magnitudes <= lo)
-            counts[1] += torch.count_nonzero(magnitudes < hi)
-        up_to_lo, below_hi = up_to_lo + int(counts[0]), below_hi + int(counts[1])
+        found = torch.cat(candidates) if candidates else torch.empty(0, dtype=dtype, device=device)
+        ties = torch.stack([torch.count_nonzero(found == lo), torch.count_nonzero(found == hi)])
+        below_lo, up_to_hi, lo_ties, hi_ties = torch.cat([counts, ties]).tolist()
+        return _Scan((lo, hi), (below_lo, up_to_hi - hi_ties), (below_lo + lo_ties, up_to_hi), found)
+    below_lo, up_to_hi = counts.tolist()
+    up_to_lo, below_hi = _count_pass(tensors, chunk_elems, dtype, (lambda m: m <= lo, lambda m: m < hi))
     return _Scan((lo, hi), (below_lo, below_hi), (up_to_lo, up_to_hi), None)
 
 
@@ -179,7 +208,8 @@ def _sample_inside(
     tensors: Sequence[torch.Tensor], interval: _Interval, sample: torch.Tensor, generator: torch.Generator,
     dtype: torch.dtype,
 ) -> torch.Tensor:
-    """Sorted sample points inside the interval: those of `sample`, else fresh draws kept by rejection."""
+    """Sorted sample points inside the interval: those of `sample`, else fresh draws kept by rejection (a host read
+    per round: this path is rare)."""
     inside = sample[interval.contains(sample)]
     wanted = min(MIN_PIVOT_SAMPLE, interval.size)
     total = sum(t.numel() for t in tensors)
@@ -195,11 +225,16 @@ def _kth_inside(
     tensors: Sequence[torch.Tensor], interval: _Interval, k: int, chunk_elems: int, dtype: torch.dtype
 ) -> float:
     """Gathers the candidates strictly inside the interval (≤ chunk_elems of them) and selects among them."""
-    candidates = [m[interval.contains(m)].cpu() for t in tensors for m in _magnitude_chunks(t, chunk_elems, dtype)]
-    gathered = torch.cat(candidates)
-    if gathered.numel() != interval.size or torch.isnan(gathered).any():
+    device = tensors[0].device
+    gathered = torch.cat([m[interval.contains(m)].to(device)
+                          for t in tensors for m in _magnitude_chunks(t, chunk_elems, dtype)])
+    if gathered.numel() != interval.size:  # NaN is neither above nor below any bound
         raise ValueError("tensors hold NaN values; magnitudes must not be NaN")
-    return float(gathered.kthvalue(k - interval.count_to_lower).values)
+    value, has_nan = torch.stack([gathered.kthvalue(k - interval.count_to_lower).values.double(),
+                                  torch.isnan(gathered).any().double()]).tolist()
+    if has_nan:
+        raise ValueError("tensors hold NaN values; magnitudes must not be NaN")
+    return value
 
 
 def kth_smallest_magnitude(
@@ -251,7 +286,8 @@ def select_prune_masks(
     for i, (mask, tensor) in enumerate(zip(current_masks, tensors)):
         if mask.shape != tensor.shape:
             raise ValueError(f"current_masks[{i}] must have shape {tuple(tensor.shape)}, got {tuple(mask.shape)}")
-    already_pruned = sum(int(m.numel() - torch.count_nonzero(m)) for m in current_masks)
+    device = tensors[0].device
+    already_pruned = total - int(sum(torch.count_nonzero(m).to(device) for m in current_masks))
     if not isinstance(n_prune, int) or not already_pruned <= n_prune <= total:
         raise ValueError(f"n_prune must be an integer in [{already_pruned}, {total}], got {n_prune!r}")
     masks = [m.detach().to(dtype=torch.bool, device=t.device).clone(memory_format=torch.contiguous_format)
@@ -261,16 +297,18 @@ def select_prune_masks(
     dtype = common_dtype(tensors)
     threshold = kth_smallest_magnitude(tensors, n_prune, chunk_elems=chunk_elems, generator=generator)
 
-    # Pass 1: prune every kept |w| < v; count the kept ties |w| == v of each chunk.
-    ties_to_take, ties_per_chunk = n_prune - already_pruned, []
+    # Pass 1: prune every kept |w| < v; count the kept ties |w| == v of each chunk (counted on the device, read once).
+    newly_pruned, tie_counts = torch.zeros((), dtype=torch.int64, device=device), []
     for tensor, mask in zip(tensors, masks):
         keep = mask.view(-1)
         for begin, chunk in _chunks(tensor, chunk_elems):
             part, magnitudes = keep[begin:begin + chunk.numel()], chunk.abs().to(dtype)
             is_below = magnitudes < threshold
-            ties_to_take -= int(torch.count_nonzero(part & is_below))
-            ties_per_chunk.append(int(torch.count_nonzero((magnitudes == threshold).logical_and_(part))))
+            newly_pruned += torch.count_nonzero(part & is_below).to(device)
+            tie_counts.append(torch.count_nonzero((magnitudes == threshold).logical_and_(part)).to(device))
             part.logical_and_(is_below.logical_not_())
+    newly_pruned, *ties_per_chunk = torch.stack([newly_pruned, *tie_counts]).tolist()
+    ties_to_take = n_prune - already_pruned - newly_pruned
     # Pass 2: take the ties in tensor order, then flat-index order, revisiting only chunks that hold some.
     chunk_ties = iter(ties_per_chunk)
     for tensor, mask in zip(tensors, masks):

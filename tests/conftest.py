@@ -2,7 +2,11 @@
 from __future__ import annotations
 
 import os
+import sys
+from collections import Counter
 from pathlib import Path
+from types import FrameType
+from typing import Callable
 
 import pytest
 
@@ -50,3 +54,29 @@ def data_cache(tmp_path_factory) -> Path:
 @pytest.fixture
 def tiny(tmp_path, data_cache) -> list[str]:
     return TINY + [f"results_dir={tmp_path / 'results'}", f"data.cache_dir={data_cache}"]
+
+
+TENSOR_READS = ("item", "tolist", "numpy", "cpu", "__float__", "__int__", "__bool__", "__index__")
+
+
+def count_host_reads(monkeypatch, counted: Callable[[FrameType], bool]) -> Counter:
+    """A Counter of "file:line read" → how often code whose frame `counted` accepts reads a tensor's value back to
+    the host (`.item()`, `float(t)`, `.tolist()`, ...): on a GPU each such read of a device tensor waits for the GPU.
+    Only direct reads count (syncs inside torch's C++ ops are the GPU tests' business)."""
+    import torch
+
+    counts = Counter()
+
+    def counting(name, original):
+        def read(self, *args, **kwargs):
+            frame = sys._getframe(1)
+            if counted(frame):
+                where = Path(frame.f_code.co_filename)
+                where = where.relative_to(REPO) if where.is_relative_to(REPO) else where
+                counts[f"{where}:{frame.f_lineno} {name}"] += 1
+            return original(self, *args, **kwargs)
+        return read
+
+    for name in TENSOR_READS:
+        monkeypatch.setattr(torch.Tensor, name, counting(name, getattr(torch.Tensor, name)))
+    return counts

@@ -2,37 +2,23 @@
 (on a GPU each read waits for the GPU to drain). Reads are counted by where they are made; the count of a cell
 twice as long, with logging, evaluation and checkpoints only at its end, must not grow. DeepSpeed's own reads are
 the business of the GPU check (`-m gpu`: torch.cuda.set_sync_debug_mode), which sees every sync."""
-import sys
 from collections import Counter
-from pathlib import Path
 
 import pytest
 import torch
-from conftest import REPO, build
 
+from conftest import REPO, build, count_host_reads
 from orchestrator.cell.run import run_cell
 
-READS = ("item", "tolist", "numpy", "cpu", "__float__", "__int__", "__bool__", "__index__")
 OWN_CODE = tuple(str(REPO / package) for package in ("orchestrator", "pruning", "model"))
 HOST_SIDE = (str(REPO / "orchestrator" / "data"),)  # batches are built on the host from host arrays
 
 
 @pytest.fixture
 def host_reads(monkeypatch):
-    """Counter of (file:line) → reads of a tensor's value made directly by the project's code."""
-    counts = Counter()
-
-    def counted(name, original):
-        def read(self, *args, **kwargs):
-            caller = sys._getframe(1).f_code.co_filename
-            if caller.startswith(OWN_CODE) and not caller.startswith(HOST_SIDE):
-                counts[f"{Path(caller).relative_to(REPO)}:{sys._getframe(1).f_lineno} {name}"] += 1
-            return original(self, *args, **kwargs)
-        return read
-
-    for name in READS:
-        monkeypatch.setattr(torch.Tensor, name, counted(name, getattr(torch.Tensor, name)))
-    return counts
+    """Reads of a tensor's value made directly by the project's code (the data layer's host arrays aside)."""
+    return count_host_reads(monkeypatch, lambda frame: frame.f_code.co_filename.startswith(OWN_CODE)
+                            and not frame.f_code.co_filename.startswith(HOST_SIDE))
 
 
 @pytest.mark.parametrize("pruning", [["pruning=none"], ["pruning=static", "pruning.sparsity=0.5"]])

@@ -1,4 +1,6 @@
 """The global k-th smallest magnitude is exact (vs torch.kthvalue on the concatenation) in bounded memory."""
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -118,3 +120,40 @@ def test_nan_magnitudes_are_refused():
     for sizes in (dict(), dict(sample_size=100, chunk_elems=500)):
         with pytest.raises(ValueError, match="NaN"):
             kth_smallest_magnitude(tensors, 7000, **sizes)
+
+
+def test_an_event_reads_back_a_few_values_whatever_the_number_of_tensors(monkeypatch):
+    """The threshold search and the masks count on the weights' device and read back a handful of numbers per pass,
+    not one per tensor or chunk (on a GPU every read is a sync). The host-side draw of how many sample points fall
+    in each tensor (host tensors only) is left out of the count."""
+    from conftest import count_host_reads
+
+    threshold_code = str(Path(select_prune_masks.__code__.co_filename))
+    reads = count_host_reads(monkeypatch, lambda frame: frame.f_code.co_filename == threshold_code
+                             and frame.f_code.co_name != "_counts_per_tensor")
+    totals = []
+    for n_tensors in (8, 64):
+        generator = torch.Generator().manual_seed(0)
+        tensors = [torch.randn(2_000_000 // n_tensors, generator=generator) for _ in range(n_tensors)]
+        reads.clear()
+        masks = select_prune_masks(tensors, 1_000_000, chunk_elems=100_000, generator=torch.Generator().manual_seed(1))
+        assert pruned_count(masks) == 1_000_000
+        totals.append(sum(reads.values()))
+    assert totals[0] == totals[1] <= 8, dict(reads)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_on_a_gpu_the_threshold_and_masks_are_those_of_the_cpu(dtype):
+    generator = torch.Generator().manual_seed(5)
+    tensors = [torch.randn(size, generator=generator).to(dtype) for size in (1_500_000, 700_000, 3, 90_000)]
+    tensors[1][:1000] = 0.0  # ties at zero
+    on_gpu = [t.cuda() for t in tensors]
+    total = sum(t.numel() for t in tensors)
+    for k in (1, 999, total // 3, total - 1):
+        assert kth_smallest_magnitude(on_gpu, k, chunk_elems=1 << 19) == reference(tensors, k)
+    cpu_masks = select_prune_masks(tensors, total // 2, chunk_elems=1 << 19)
+    gpu_masks = select_prune_masks(on_gpu, total // 2, chunk_elems=1 << 19)
+    assert all(m.is_cuda for m in gpu_masks)
+    assert all(torch.equal(a, b.cpu()) for a, b in zip(cpu_masks, gpu_masks))
