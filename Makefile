@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 RESULTS ?= results
 
-.PHONY: install test demo bench reproduction clean
+.PHONY: install test demo bench reproduction gpu-wheels clean
 
 install: $(STAMP)
 
@@ -49,6 +49,23 @@ reproduction: install
 		budget.tokens_per_param=5 seed=1,2 $(REPRO_ARGS)
 	$(VENV)/bin/orchestrator-train -m experiment=journey80 model=micro budget.tokens_per_param=5,10 $(REPRO_ARGS)
 	$(VENV)/bin/orchestrator-report $(REPRO)/store --out $(REPRO)/report
+
+# The wheels a bare GPU machine (torch and CUDA only) needs to run a cell, the GPU tests and bench_gpu.py: DeepSpeed
+# and antlr4 built here (no C++ ops), the rest downloaded for CPython 3.12 on x86-64 Linux. About 8 MB: it travels
+# with the working tree (the device tool's `carry`), and benchmarks/gpu_session.sh installs it there.
+GPU_WHEELS := .gpu_wheels
+GPU_PY := --python-version 3.12 --implementation cp --abi cp312 --platform manylinux2014_x86_64 \
+	--platform manylinux_2_17_x86_64 --platform manylinux_2_28_x86_64
+gpu-wheels: install
+	rm -rf $(GPU_WHEELS) && mkdir -p $(GPU_WHEELS)
+	DS_BUILD_OPS=0 $(PY) -m pip wheel -q --no-deps --no-build-isolation -w $(GPU_WHEELS) deepspeed==0.19.8 \
+		antlr4-python3-runtime==4.9.3
+	$(PY) -m pip download -q --no-deps --only-binary=:all: $(GPU_PY) -d $(GPU_WHEELS) hydra-core==1.3.8 \
+		omegaconf==2.3.1 PyYAML==6.0.4 pydantic==2.14.4 pydantic-core==2.50.5 annotated-types==0.8.0 \
+		typing-inspection==0.4.5 typing-extensions==4.16.0 hjson==3.1.0 psutil==7.2.2 py-cpuinfo==9.0.0 \
+		msgpack==1.2.4 einops==0.8.2 packaging==26.4 tqdm==4.70.1 pytest==9.2.0 pluggy==1.7.0 iniconfig==2.3.1 \
+		Pygments==2.21.0
+	du -sh $(GPU_WHEELS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info
