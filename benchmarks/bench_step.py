@@ -105,7 +105,7 @@ def bare_steps(setup: StepSetup, model, optimizer, data: TokenBatches, steps: in
 
 def bare_data(setup: StepSetup, prepared: PreparedData) -> TokenBatches:
     """The training split in sequences of the preset's context, as the cell reads it by default."""
-    return TokenBatches(prepared.train_path, seq_len=preset(setup.preset).max_seq_len, dtype=prepared.dtype)
+    return TokenBatches(prepared.train, seq_len=preset(setup.preset).max_seq_len)
 
 
 def time_bare(setup: StepSetup, steps: int, data: TokenBatches, config) -> float:

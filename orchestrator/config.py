@@ -36,6 +36,8 @@ def _one_of(path: str, value: Any, allowed: tuple) -> None:
 PRUNING_SCHEDULES = ("none",) + tuple(SCHEDULES) + ("static",)  # static: SPDF (pruning/static.py)
 WANDB_MODES = ("offline", "online", "disabled")
 DEVICES = ("auto", "cpu", "cuda")
+DATA_FORMATS = ("text", "tokens")
+TOKEN_DTYPES = ("uint16", "uint32")
 PRECISIONS = ("auto", "fp32", "bf16", "bf16_autocast")
 
 
@@ -51,9 +53,11 @@ def resolved_precision(precision: str, on_gpu: bool) -> str:
 class ModelConfig:
     preset: str = "micro"
     seq_len: Optional[int] = None  # training context; None = the preset's max_seq_len
+    vocab_multiple: int = 1  # pad the data's vocabulary up to a multiple of this (64 is faster on GPUs)
 
     def __post_init__(self) -> None:
         _one_of("model.preset", self.preset, tuple(PRESETS))
+        _positive_int("model.vocab_multiple", self.vocab_multiple)
         if self.seq_len is not None:
             limit = PRESETS[self.preset].max_seq_len
             _positive_int("model.seq_len", self.seq_len)
@@ -71,13 +75,34 @@ class DataConfig:
     # does not let data=text's `path: ???` replace a value that is already there, so data=text would train on the
     # embedded sample; with no default, data=text without data.path=… is rejected.
     path: Optional[str] = MISSING
+    format: str = "text"  # text: read and tokenized here; tokens: flat token files tokenized elsewhere (data=tokens)
     tokenizer: str = "byte"
     val_fraction: float = 0.05
     cache_dir: Optional[str] = None  # None = <results_dir>/.data_cache
+    # data=tokens only: override the tokens.json sidecar
+    dtype: Optional[str] = None
+    vocab_size: Optional[int] = None
+    eos_id: Optional[int] = None
 
     def __post_init__(self) -> None:
+        _one_of("data.format", self.format, DATA_FORMATS)
         _one_of("data.tokenizer", self.tokenizer, ("byte",))
         _require(0.0 < self.val_fraction < 0.5, "data.val_fraction", "in (0, 0.5)", self.val_fraction)
+        if self.format == "tokens":
+            _require(self.path is not None, "data.path", "the token files (a file, a directory or a glob) with "
+                     "data=tokens", self.path)
+            if self.dtype is not None:
+                _one_of("data.dtype", self.dtype, TOKEN_DTYPES)
+            if self.vocab_size is not None:
+                _require(isinstance(self.vocab_size, int) and self.vocab_size >= 2, "data.vocab_size",
+                         "an integer >= 2", self.vocab_size)
+            if self.eos_id is not None:
+                _require(isinstance(self.eos_id, int) and self.eos_id >= 0, "data.eos_id", "an integer >= 0",
+                         self.eos_id)
+        else:
+            for name in ("dtype", "vocab_size", "eos_id"):
+                _require(getattr(self, name) is None, f"data.{name}", "null unless data=tokens (data.format=tokens)",
+                         getattr(self, name))
 
 
 @dataclass

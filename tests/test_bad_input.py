@@ -226,6 +226,31 @@ DATA_CASES = {
 }
 
 
+SIDECAR = b'{"dtype": "uint16", "vocab_size": 300}'
+TOKEN_CASES = {
+    "token id above the vocabulary": (lambda d: (_write(d / "tokens.json", SIDECAR),
+                                                 _write(d / "x.bin", b"\xff\x01" * 2000))[1].parent,
+                                      ["data.vocab_size", "x.bin", "token id 511"]),
+    "token file of odd size": (lambda d: (_write(d / "tokens.json", SIDECAR), _write(d / "x.bin", b"\x01" * 2001))[1],
+                               ["data.dtype", "x.bin", "not a multiple of 2"]),
+    "no tokens.json": (lambda d: _write(d / "x.bin", b"\x01\x00" * 2000), ["tokens.json", "data.vocab_size"]),
+    "an empty shard": (lambda d: (_write(d / "tokens.json", SIDECAR), _write(d / "a.bin", b"\x01\x00" * 2000),
+                                  _write(d / "b.bin", b""))[1].parent, ["data.path", "b.bin", "is empty"]),
+    "too few tokens for seq_len": (lambda d: (_write(d / "tokens.json", SIDECAR),
+                                              _write(d / "x.bin", b"\x01\x00" * 200))[1],
+                                   ["data.path", "x.bin", "model.seq_len + 2 = 34"]),
+}
+
+
+@pytest.mark.parametrize("case", TOKEN_CASES)
+def test_bad_token_data_is_rejected_naming_the_file_and_field(train, tmp_path, case):
+    make, named = TOKEN_CASES[case]
+    data = make(tmp_path / "data")
+    store = tmp_path / "store"
+    assert_rejected(train(*TINY, "data=tokens", f"data.path={data}", f"results_dir={store}"), *named)
+    assert not store.exists()
+
+
 @pytest.mark.parametrize("case", DATA_CASES)
 def test_bad_data_is_rejected_naming_the_path(train, tmp_path, case):
     make, named = DATA_CASES[case]

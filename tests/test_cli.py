@@ -81,3 +81,25 @@ def test_plan_from_fit_recommends_the_lowest_predicted_loss(tmp_path):
 def test_plan_from_fit_needs_a_budget_and_a_size(tmp_path):
     done = cli("orchestrator-plan", "--from-fit", str(tmp_path / "fit.json"))
     assert done.returncode == 2 and "--compute" in done.stderr
+
+
+def test_train_runs_a_cell_and_a_sweep_on_nanogpt_token_files(tmp_path):
+    """nanoGPT's prepare.py output (train.bin, val.bin of uint16 ids) plus a tokens.json: one override each."""
+    import numpy as np
+
+    data = tmp_path / "shakespeare"
+    data.mkdir()
+    rng = np.random.default_rng(0)
+    rng.integers(0, 500, 8000, dtype=np.uint16).tofile(data / "train.bin")
+    rng.integers(0, 500, 1000, dtype=np.uint16).tofile(data / "val.bin")
+    (data / "tokens.json").write_text('{"dtype": "uint16", "vocab_size": 500}')
+    cell = cli("orchestrator-train", *TINY, "data=tokens", f"data.path={data}", f"results_dir={tmp_path / 'one'}")
+    assert cell.returncode == 0, cell.stderr[-3000:]
+    sweep = cli("orchestrator-train", "-m", "hydra/launcher=basic", *TINY, "data=tokens", f"data.path={data}",
+                "pruning=geometric", "pruning.sparsity=0.3,0.6", f"results_dir={tmp_path / 'sweep'}",
+                f"hydra.sweep.dir={tmp_path / 'multirun'}")
+    assert sweep.returncode == 0, sweep.stderr[-3000:]
+    results = [json.loads(f.read_text()) for f in (tmp_path / "one").glob("*/*/result.json")]
+    results += [json.loads(f.read_text()) for f in (tmp_path / "sweep").glob("*/*/result.json")]
+    assert [r["status"] for r in results] == ["done"] * 3
+    assert {r["data_vocab_size"] for r in results} == {500}

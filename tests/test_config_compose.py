@@ -14,7 +14,7 @@ def _options(group: str) -> list[str]:
 @pytest.mark.parametrize("group,option", [(g, o) for g in GROUPS for o in _options(g)])
 def test_every_config_composes_and_validates(group, option):
     overrides = [f"{group}={option}"]
-    if (group, option) == ("data", "text"):
+    if (group, option) in (("data", "text"), ("data", "tokens")):
         overrides.append("data.path=/some/corpus.txt")
     config, resolved = build(overrides)
     if group == "window":  # a0_b25 → pruning.start 0.0, pruning.end 0.25

@@ -1,7 +1,8 @@
 """Process groups and the DeepSpeed engine for one cell's worker group.
 
-On CPU the group uses gloo, on GPU nccl (bf16 compute under torch.autocast by default there). A process keeps one group alive for every cell it
-runs: DeepSpeed caches groups, and destroying and re-creating one in a reused process breaks that cache.
+On CPU the group uses gloo, on GPU nccl (bf16 compute under torch.autocast by default there). A process keeps one
+group alive for every cell it runs: DeepSpeed caches groups, and destroying and re-creating one in a reused process
+breaks that cache.
 """
 from __future__ import annotations
 

@@ -26,10 +26,17 @@ class CellJob:
     launched_at: float = 0.0  # when this cell's job began (epoch seconds): the clock of its fixed costs
 
     @property
+    def vocab_size(self) -> int:
+        """The model's vocabulary: the data's (token files), padded up to model.vocab_multiple; byte-level text keeps
+        the preset's vocabulary (its 256 ids fit any preset)."""
+        model = self.config.model
+        if self.config.data.format != "tokens":
+            return max(self.data.vocab_size, PRESETS[model.preset].vocab_size)
+        return -(-self.data.vocab_size // model.vocab_multiple) * model.vocab_multiple
+
+    @property
     def model_config(self) -> GPTConfig:
-        name = self.config.model.preset
-        return preset(name, max_seq_len=self.config.model.context,
-                      vocab_size=max(self.data.vocab_size, PRESETS[name].vocab_size))
+        return preset(self.config.model.preset, max_seq_len=self.config.model.context, vocab_size=self.vocab_size)
 
     @property
     def tokens_per_step(self) -> int:

@@ -13,7 +13,7 @@ import torch
 
 from model.gpt import GPT, GPTConfig
 from orchestrator.config import Config, StructuredConfig
-from orchestrator.data import TokenBatches
+from orchestrator.data import TokenBatches, TokenStream
 from pruning.structured import block_linear_weights, count_block_linear, structured_prune
 
 CALIBRATION_SEED = 0xCA1  # the calibration batch's seed, apart from any training batch's
@@ -32,19 +32,19 @@ def base_summary(base_result: dict, base_cell_id: str, final_model: str) -> dict
     return {"cell_id": base_cell_id, "model": final_model, "val_loss": base_result["val_loss"]}
 
 
-def calibration_tokens(config: Config, train_path: str, dtype: str) -> torch.Tensor:
-    data = TokenBatches(train_path, seq_len=config.model.context, dtype=dtype)
+def calibration_tokens(config: Config, train: TokenStream) -> torch.Tensor:
+    data = TokenBatches(train, seq_len=config.model.context)
     return data.batch(0, batch_size=config.train.batch_size, seed=CALIBRATION_SEED + config.seed)[0]
 
 
-def pruned_model(config: Config, model_config: GPTConfig, base: dict, train_path: str,
-                 dtype: str) -> tuple[GPT, dict[str, torch.Tensor] | None, dict]:
+def pruned_model(config: Config, model_config: GPTConfig, base: dict,
+                 train: TokenStream) -> tuple[GPT, dict[str, torch.Tensor] | None, dict]:
     """(the pruned model, its 2:4 masks or None, the record of what was pruned for result.json)."""
     dense = GPT(model_config)
     dense.load_state_dict(torch.load(base["model"], weights_only=True))
     structured = config.structured
     ratio = None if structured.method == "2:4" else structured.ratio
-    tokens = None if structured.method == "2:4" else calibration_tokens(config, train_path, dtype)
+    tokens = None if structured.method == "2:4" else calibration_tokens(config, train)
     pruned = structured_prune(dense, tokens, structured.method, ratio)
     masks = pruned.report.get("masks")
     record = {"method": structured.method, "target_ratio": ratio if ratio is not None else 0.5,

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from orchestrator.cell.job import CellJob
 from orchestrator.cell.lr_schedule import learning_rate
-from orchestrator.data import TokenBatches
+from orchestrator.data import TokenBatches, TokenStream
 
 PRETRAIN, FINETUNE, POSTTRAIN = "pretrain", "finetune", "posttrain"
 
@@ -55,28 +55,27 @@ class Phase:
         return step == self.end_step
 
 
-def _batches(path: str, job: CellJob, token_range: tuple[float, float] = (0.0, 1.0)) -> TokenBatches:
-    return TokenBatches(path, seq_len=job.config.model.context, dtype=job.data.dtype, token_range=token_range)
+def _batches(stream: TokenStream, job: CellJob, token_range: tuple[float, float] = (0.0, 1.0)) -> TokenBatches:
+    return TokenBatches(stream, seq_len=job.config.model.context, token_range=token_range)
 
 
 def build_phases(job: CellJob) -> list[Phase]:
     config, total = job.config, job.plan.total_steps
     if job.base is not None:  # P²: post-training of the pruned base, at a constant LR after warmup (min ratio 1)
         structured = config.structured
-        return [Phase(POSTTRAIN, 0, total, _batches(job.data.train_path, job), _batches(job.data.val_path, job),
+        return [Phase(POSTTRAIN, 0, total, _batches(job.data.train, job), _batches(job.data.val, job),
                       structured.lr, structured.warmup_fraction, 1.0)]
-    phases = [Phase(PRETRAIN, 0, total, _batches(job.data.train_path, job), _batches(job.data.val_path, job),
+    phases = [Phase(PRETRAIN, 0, total, _batches(job.data.train, job), _batches(job.data.val, job),
                     config.optim.lr, config.optim.warmup_fraction, config.optim.min_lr_ratio)]
     finetune = config.finetune
     if finetune.steps == 0:
         return phases
     if job.finetune_data is not None:
-        train, held_out = (_batches(path, job) for path in (job.finetune_data.train_path,
-                                                            job.finetune_data.val_path))
+        train, held_out = (_batches(stream, job) for stream in (job.finetune_data.train, job.finetune_data.val))
     else:
         split = 1.0 - finetune.eval_fraction
-        train = _batches(job.data.val_path, job, (0.0, split))
-        held_out = _batches(job.data.val_path, job, (split, 1.0))
+        train = _batches(job.data.val, job, (0.0, split))
+        held_out = _batches(job.data.val, job, (split, 1.0))
     phases.append(Phase(FINETUNE, total, total + finetune.steps, train, held_out, finetune.lr,
                         finetune.warmup_fraction, config.optim.min_lr_ratio))
     return phases

@@ -108,11 +108,11 @@ def check_data(config: Config) -> None:
     """The DataError the cell's data preparation would raise, writing nothing (the cell writes the token cache, and
     only for good data). It reads and tokenizes the corpus unless the cache already holds it: a second pass over
     new data, paid once, so that nothing is written before every check has passed."""
-    from orchestrator.cell.corpus import corpus_settings
+    from orchestrator.cell.corpus import check_data_corpus, corpus_settings
     from orchestrator.data import DataError, check_corpus
 
     settings = corpus_settings(config)
-    _, n_val, source = check_corpus(config.data.path, **settings)
+    _, n_val, source = check_data_corpus(config)
     check_finetune_split(config, n_val, source)
     if config.finetune.steps and config.finetune.data_path is not None:
         try:

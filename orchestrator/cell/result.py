@@ -38,6 +38,8 @@ def cell_result(job, *, status: str, steps: int, final_loss: float, val_loss: fl
         # pre-training compute counted as the planner counts it (density-weighted): Σ_t nonzero prunable weights(t)
         # × 6 FLOPs per weight per token — the linear kernels' FLOPs, attention scores and embeddings left out
         "pretrain_flops": 6.0 * accountant.avg_params * tokens,
+        "vocab_size": job.vocab_size,  # the model's: the data's, padded up to model.vocab_multiple
+        "data_vocab_size": job.data.vocab_size,
     }
     if finetune is not None:
         result["finetune"] = {**finetune, "final_loss": _finite_or_none(finetune["final_loss"]),

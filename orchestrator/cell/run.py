@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 import torch.multiprocessing as mp
 from omegaconf import OmegaConf
 
-from orchestrator.cell.corpus import corpus_settings
+from orchestrator.cell.corpus import corpus_settings, glance_at_data, prepare_data
 from orchestrator.cell.distributed import WorkerPlace, free_port
 from orchestrator.cell.job import CellJob
 from orchestrator.cell.job_clock import job_started_at
@@ -25,7 +25,7 @@ from orchestrator.cell.preflight import as_finetune_error, check_finetune_split
 from orchestrator.cell.result import failed_result
 from orchestrator.cell.worker import run_worker
 from orchestrator.config import Config, static_masked_fraction
-from orchestrator.data import DataError, epochs_for, prepare_corpus, read_texts
+from orchestrator.data import DataError, epochs_for, prepare_corpus
 from orchestrator.store.cell_id import cell_id
 from orchestrator.store.files import CellPaths, is_finished, read_json, write_json_atomic, write_text_atomic
 from orchestrator.store.lock import cell_lock
@@ -101,15 +101,15 @@ def _run_cell(config: Config, resolved: dict, paths: CellPaths, remote: RemoteCe
               stop_after_step: int | None) -> CellOutcome:
     plan = plan_cell(config)
     if config.dry_run:
-        if config.data.path is not None:
-            read_texts(config.data.path)  # a missing or empty corpus fails here, before plan.json is written
+        if config.data.path is not None:  # a missing or empty corpus fails here, before plan.json is written
+            glance_at_data(config)
         _write_cell_header(paths, resolved, plan, config)
         return CellOutcome("planned", paths, None)
     if paths.is_finished():
         return CellOutcome("skipped", paths, paths.read_result())
     base = _trained_base(config, resolved, paths) if config.structured.method != "none" else None
     settings = corpus_settings(config)
-    data = prepare_corpus(config.data.path, **settings)
+    data = prepare_data(config)
     check_finetune_split(config, data.n_val_tokens, data.source)
     finetune_data = None
     if config.finetune.steps and config.finetune.data_path is not None:

@@ -146,7 +146,7 @@ class CellTrainer:
         model, fixed_masks, self.structured = GPT(job.model_config), None, None
         if job.base is not None:
             model, fixed_masks, self.structured = pruned_model(self.config, job.model_config, job.base,
-                                                               job.data.train_path, job.data.dtype)
+                                                               job.data.train)
         self.engine, _ = build_engine(model.to(self.device), self.config, place, self.device)
         weights = prunable_weights(self.engine.module)
         self.n_prunable = sum(w.numel() for w in weights.values())

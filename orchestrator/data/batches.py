@@ -1,4 +1,4 @@
-"""Training and evaluation batches from a prepared token file, a pure function of (seed, step).
+"""Training and evaluation batches from a prepared token stream, a pure function of (seed, step).
 
 The global batch of a step is drawn from (seed, step) alone and every data-parallel rank takes its contiguous
 slice of rows, so: the ranks' slices together are exactly the one-process batch; a run resumed at step t sees the
@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-from pathlib import Path
 from typing import Iterator
 
 import numpy as np
@@ -16,6 +15,7 @@ import numpy.typing as npt
 import torch
 
 from orchestrator.data.errors import DataError
+from orchestrator.data.streams import OpenStream, TokenStream
 
 
 def _step_seed(seed: int, step: int) -> int:
@@ -36,35 +36,34 @@ def _rank_rows(batch_size: int, rank: int, world_size: int) -> slice:
 
 
 class TokenBatches:
-    """(x, y) windows of `seq_len` tokens from a flat token file; y is x shifted by one token."""
+    """(x, y) windows of `seq_len` tokens from a token stream (one file, or spans of many); y is x shifted by one."""
 
-    def __init__(self, bin_path: str | os.PathLike, *, seq_len: int, dtype: npt.DTypeLike,
+    def __init__(self, source: TokenStream | str | os.PathLike, *, seq_len: int, dtype: npt.DTypeLike | None = None,
                  token_range: tuple[float, float] = (0.0, 1.0)) -> None:
-        """`token_range` (fractions of the file) restricts the windows to that part of it: fine-tuning trains on
-        the head of a held-out split and evaluates on its tail."""
-        self.path = Path(bin_path)
+        """`source` is a TokenStream, or the path of one flat token file of `dtype`. `token_range` (fractions of the
+        stream) restricts the windows to that part of it: fine-tuning trains on the head of a held-out split and
+        evaluates on its tail."""
+        stream = source if isinstance(source, TokenStream) else TokenStream.of_file(source, np.dtype(dtype).name)
         self.seq_len = int(seq_len)
-        self.dtype = np.dtype(dtype)
+        self.dtype = np.dtype(stream.dtype)
         if self.seq_len < 1:
             raise DataError(f"model.seq_len: must be at least 1, got {seq_len}")
-        n_file = self.path.stat().st_size // self.dtype.itemsize
-        first, last = (round(fraction * n_file) for fraction in token_range)
+        first, last = (round(fraction * stream.n_tokens) for fraction in token_range)
         n_tokens = last - first
         if n_tokens < self.seq_len + 2:
-            raise DataError(f"model.seq_len: {self.seq_len} needs at least {self.seq_len + 2} tokens, but {self.path}"
-                            f" holds {n_tokens} (tokens {first}:{last}); lower model.seq_len or give more text "
-                            "(data.path)")
-        self._tokens = np.memmap(self.path, dtype=self.dtype, mode="r", shape=(n_file,))[first:last]
+            raise DataError(f"model.seq_len: {self.seq_len} needs at least {self.seq_len + 2} tokens, but "
+                            f"{stream.describe()} holds {n_tokens} (tokens {first}:{last}); lower model.seq_len or "
+                            "give more data (data.path)")
+        self._tokens = OpenStream(stream.slice(first, last))
 
     @property
     def n_tokens(self) -> int:
         """Tokens in the file."""
-        return int(self._tokens.shape[0])
+        return self._tokens.n_tokens
 
     def _windows(self, offsets: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         """x = tokens[o : o+L], y = tokens[o+1 : o+L+1] for each offset o; both (len(offsets), L) int64."""
-        index = offsets[:, None] + np.arange(self.seq_len + 1)  # (B, L+1)
-        chunk = torch.from_numpy(self._tokens[index].astype(np.int64))  # (B, L+1)
+        chunk = torch.from_numpy(self._tokens.windows(offsets, self.seq_len + 1).astype(np.int64))  # (B, L+1)
         return chunk[:, :-1].contiguous(), chunk[:, 1:].contiguous()  # (B, L), (B, L)
 
     def batch(self, step: int, *, batch_size: int, seed: int, rank: int = 0,

@@ -23,6 +23,7 @@ import numpy as np
 from orchestrator.data.errors import DataError
 from orchestrator.data.sources import EMBEDDED_CORPUS, read_texts, source_files
 from orchestrator.data.split import split_documents
+from orchestrator.data.streams import TokenStream
 from orchestrator.data.tokenizer import Tokenizer, get_tokenizer
 
 FORMAT_VERSION = 1
@@ -31,16 +32,31 @@ DOCUMENT_SEPARATOR = "\n\n"  # tokens placed between consecutive documents of a 
 
 @dataclass(frozen=True)
 class PreparedData:
-    """A prepared corpus: where its token files are and what they hold."""
+    """A prepared corpus: where its tokens are (a stream per split) and what they hold."""
 
-    train_path: str
-    val_path: str
+    train: TokenStream
+    val: TokenStream
     n_train_tokens: int
     n_val_tokens: int
     vocab_size: int
     dtype: str  # numpy dtype name of the token files, e.g. "uint8"
     source: str  # human-readable description of where the text came from
     fingerprint: str
+
+    @property
+    def train_path(self) -> str:
+        """The training split's file (a text corpus prepared here is one file per split)."""
+        return _single_file(self.train)
+
+    @property
+    def val_path(self) -> str:
+        return _single_file(self.val)
+
+
+def _single_file(stream: TokenStream) -> str:
+    if len(stream.spans) != 1 or stream.spans[0].start != 0:
+        raise ValueError(f"this split is {stream.describe()}, not one whole file: use its TokenStream")
+    return stream.spans[0].path
 
 
 def token_dtype(vocab_size: int) -> np.dtype:
@@ -107,7 +123,8 @@ def _load(folder: Path, fp: str) -> PreparedData | None:
             or train.stat().st_size != meta["n_train_tokens"] * itemsize
             or val.stat().st_size != meta["n_val_tokens"] * itemsize):
         return None
-    return PreparedData(train_path=str(train), val_path=str(val), n_train_tokens=meta["n_train_tokens"],
+    return PreparedData(train=TokenStream.of_file(train, meta["dtype"]), val=TokenStream.of_file(val, meta["dtype"]),
+                        n_train_tokens=meta["n_train_tokens"],
                         n_val_tokens=meta["n_val_tokens"], vocab_size=meta["vocab_size"], dtype=meta["dtype"],
                         source=meta["source"], fingerprint=fp)
 
@@ -146,7 +163,7 @@ def _write(folder: Path, corpus: _TokenizedCorpus, tokenizer: str, val_fraction:
     (folder / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
 
 
-def _check_long_enough(n_train: int, n_val: int, source: str, min_split_tokens: int) -> None:
+def check_long_enough(n_train: int, n_val: int, source: str, min_split_tokens: int) -> None:
     for split, tokens in (("training", n_train), ("validation", n_val)):
         if tokens < min_split_tokens:
             raise DataError(f"data.path: the {split} split of {source} has {tokens} tokens, fewer than "
@@ -184,7 +201,7 @@ def check_corpus(path: str | os.PathLike | None, *, tokenizer: str = "byte", val
     else:
         corpus = _tokenize(path, tokenizer, val_fraction)
         counts = corpus.n_tokens(corpus.train), corpus.n_tokens(corpus.val), corpus.source
-    _check_long_enough(*counts, min_split_tokens)
+    check_long_enough(*counts, min_split_tokens)
     return counts
 
 
@@ -194,10 +211,10 @@ def prepare_corpus(path: str | os.PathLike | None, *, tokenizer: str = "byte", v
     `min_split_tokens` (model.seq_len + 2 for training): both splits must hold at least that many tokens."""
     folder, fp, prepared = _cached(path, tokenizer, val_fraction, cache_dir)
     if prepared is not None:
-        _check_long_enough(prepared.n_train_tokens, prepared.n_val_tokens, prepared.source, min_split_tokens)
+        check_long_enough(prepared.n_train_tokens, prepared.n_val_tokens, prepared.source, min_split_tokens)
         return prepared
     corpus = _tokenize(path, tokenizer, val_fraction)  # bad text fails here, before anything is written
-    _check_long_enough(corpus.n_tokens(corpus.train), corpus.n_tokens(corpus.val), corpus.source, min_split_tokens)
+    check_long_enough(corpus.n_tokens(corpus.train), corpus.n_tokens(corpus.val), corpus.source, min_split_tokens)
     return _store(corpus, folder.parent, folder, tokenizer, val_fraction, fp)
 
 

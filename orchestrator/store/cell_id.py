@@ -22,6 +22,11 @@ def _semantic_fields(config: Config) -> dict:
     if config.structured.method == "none":
         fields.pop("structured")
     fields["data"].pop("cache_dir")
+    if config.data.format == "text":
+        for key in ("format", "dtype", "vocab_size", "eos_id"):
+            fields["data"].pop(key)
+    if config.model.vocab_multiple == 1:
+        fields["model"].pop("vocab_multiple")
     for key in ("eval_every", "eval_batches", "log_every", "checkpoint_every", "threads", "workers", "max_restarts",
                 "compile"):
         fields["train"].pop(key)

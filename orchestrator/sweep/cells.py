@@ -14,7 +14,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
-from orchestrator.cell.corpus import data_cache_dir
+from orchestrator.cell.corpus import data_cache_dir, glance_at_data
 from orchestrator.cell.preflight import check_data, check_result_readable, check_store_writable
 from orchestrator.cell.run import plan_cell
 from orchestrator.config import Config, ConfigError, build_config, linear_params
@@ -80,16 +80,15 @@ def _check_result(config: Config) -> None:
 
 def _data_key(config: Config) -> tuple:
     """Cells that read the same prepared corpus; the one with the longest context is checked for all of them."""
-    return (config.data.path, config.data.tokenizer, config.data.val_fraction, data_cache_dir(config),
-            config.dry_run)
+    data = config.data
+    return (data.path, data.format, data.tokenizer, data.val_fraction, data.dtype, data.vocab_size, data.eos_id,
+            data_cache_dir(config), config.dry_run)
 
 
 def _check_data(config: Config) -> None:
-    if config.dry_run:  # a dry run reads data.path (it fails on missing, empty or non-UTF-8 text), caches nothing
+    if config.dry_run:  # a dry run looks at data.path (missing, empty, non-UTF-8 text fail), caches nothing
         if config.data.path is not None:
-            from orchestrator.data import read_texts
-
-            read_texts(config.data.path)
+            glance_at_data(config)
         return
     check_data(config)
 
