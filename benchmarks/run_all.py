@@ -46,6 +46,7 @@ BENCHMARKS = (
     Benchmark("memory", "bench_memory.py", ("--dense-steps", "60"), ("--dense-steps", "20")),
     Benchmark("sweep", "bench_sweep.py", (), ("--override", "budget.tokens_per_param=0.25,0.5")),
     Benchmark("worker_group", "bench_worker_group.py", ("--repeats", "3"), ("--repeats", "1")),
+    Benchmark("data", "bench_data.py", (), ("--shard-tokens", "2_000_000", "--repeats", "1")),
     Benchmark("gpu", "bench_gpu.py", (), ("--dense-steps", "40", "--bare-steps", "40")),
 )
 

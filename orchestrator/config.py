@@ -37,6 +37,7 @@ PRUNING_SCHEDULES = ("none",) + tuple(SCHEDULES) + ("static",)  # static: SPDF (
 WANDB_MODES = ("offline", "online", "disabled")
 DEVICES = ("auto", "cpu", "cuda")
 DATA_FORMATS = ("text", "tokens")
+NAMED_TOKENIZERS = ("byte", "enwiki-bpe")  # orchestrator/data/tokenizer.py; any other value is a tokenizer.json
 TOKEN_DTYPES = ("uint16", "uint32")
 PRECISIONS = ("auto", "fp32", "bf16", "bf16_autocast")
 
@@ -86,9 +87,12 @@ class DataConfig:
 
     def __post_init__(self) -> None:
         _one_of("data.format", self.format, DATA_FORMATS)
-        _one_of("data.tokenizer", self.tokenizer, ("byte",))
+        _require(self.tokenizer in NAMED_TOKENIZERS or str(self.tokenizer).endswith(".json"), "data.tokenizer",
+                 f"one of {list(NAMED_TOKENIZERS)} or the path of a tokenizers .json file", self.tokenizer)
         _require(0.0 < self.val_fraction < 0.5, "data.val_fraction", "in (0, 0.5)", self.val_fraction)
         if self.format == "tokens":
+            _require(self.tokenizer == "byte", "data.tokenizer", "byte (unused) with data=tokens: the token files are "
+                     "tokenized already", self.tokenizer)
             _require(self.path is not None, "data.path", "the token files (a file, a directory or a glob) with "
                      "data=tokens", self.path)
             if self.dtype is not None:

@@ -251,6 +251,15 @@ def test_bad_token_data_is_rejected_naming_the_file_and_field(train, tmp_path, c
     assert not store.exists()
 
 
+def test_a_tokenizer_that_does_not_load_is_rejected_naming_it(train, tmp_path):
+    broken = _write(tmp_path / "tok.json", b"{not a tokenizer")
+    store = tmp_path / "store"
+    assert_rejected(train(*TINY, f"data.tokenizer={broken}", f"results_dir={store}"), "data.tokenizer",
+                    "tok.json", "cannot load")
+    assert_rejected(train(*TINY, "data.tokenizer=gpt2", f"results_dir={store}"), "data.tokenizer", "gpt2")
+    assert not store.exists()
+
+
 @pytest.mark.parametrize("case", DATA_CASES)
 def test_bad_data_is_rejected_naming_the_path(train, tmp_path, case):
     make, named = DATA_CASES[case]

@@ -103,3 +103,25 @@ def test_train_runs_a_cell_and_a_sweep_on_nanogpt_token_files(tmp_path):
     results += [json.loads(f.read_text()) for f in (tmp_path / "sweep").glob("*/*/result.json")]
     assert [r["status"] for r in results] == ["done"] * 3
     assert {r["data_vocab_size"] for r in results} == {500}
+
+
+def test_prepare_tokenizes_text_into_what_data_tokens_reads(tmp_path):
+    out = tmp_path / "bpe_tokens"
+    made = cli("orchestrator-prepare", "-", "--out", str(out), "--tokenizer", "enwiki-bpe")
+    assert made.returncode == 0, made.stderr[-3000:]
+    assert json.loads((out / "tokens.json").read_text()) == {"dtype": "uint16", "vocab_size": 4096}
+    assert f"data.path={out}" in made.stdout
+    again = cli("orchestrator-prepare", "-", "--out", str(out))
+    assert again.returncode == 2 and "exists" in again.stderr
+    cell = cli("orchestrator-train", *TINY, "data=tokens", f"data.path={out}", f"results_dir={tmp_path / 'store'}")
+    assert cell.returncode == 0, cell.stderr[-3000:]
+    result = json.loads(next((tmp_path / "store").glob("*/*/result.json")).read_text())
+    assert result["status"] == "done" and result["vocab_size"] == result["data_vocab_size"] == 4096
+
+
+def test_train_runs_the_bpe_demo_cell(tmp_path):
+    """experiment=bpe_cell: text → the shipped BPE → token files → a cell whose vocabulary is the tokenizer's."""
+    done = cli("orchestrator-train", "experiment=bpe_cell", *TINY, f"results_dir={tmp_path}")
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(next(tmp_path.glob("bpe_cell/*/result.json")).read_text())
+    assert result["status"] == "done" and result["vocab_size"] == 4096

@@ -27,10 +27,10 @@ class CellJob:
 
     @property
     def vocab_size(self) -> int:
-        """The model's vocabulary: the data's (token files), padded up to model.vocab_multiple; byte-level text keeps
-        the preset's vocabulary (its 256 ids fit any preset)."""
-        model = self.config.model
-        if self.config.data.format != "tokens":
+        """The model's vocabulary: the data's (token files, a tokenizer's), padded up to model.vocab_multiple;
+        byte-level text keeps the preset's vocabulary (its 256 ids fit any preset)."""
+        model, data = self.config.model, self.config.data
+        if data.format == "text" and data.tokenizer == "byte":
             return max(self.data.vocab_size, PRESETS[model.preset].vocab_size)
         return -(-self.data.vocab_size // model.vocab_multiple) * model.vocab_multiple
 

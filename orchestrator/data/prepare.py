@@ -28,6 +28,7 @@ from orchestrator.data.tokenizer import Tokenizer, get_tokenizer
 
 FORMAT_VERSION = 1
 DOCUMENT_SEPARATOR = "\n\n"  # tokens placed between consecutive documents of a split
+ENCODE_BATCH = 1024  # documents per batch handed to the tokenizer
 
 
 @dataclass(frozen=True)
@@ -84,7 +85,7 @@ def _folder_name(path: str | os.PathLike | None, fp: str) -> str:
     return f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', name).strip('.') or 'corpus'}-{fp[:16]}"
 
 
-def _write_split(file: Path, documents: list[np.ndarray], separator: np.ndarray, dtype: np.dtype) -> int:
+def write_split(file: Path, documents: list[np.ndarray], separator: np.ndarray, dtype: np.dtype) -> int:
     """Write documents joined by the separator as one flat array; returns the number of tokens."""
     n = 0
     with open(file, "wb") as f:
@@ -108,7 +109,20 @@ def _tokenize_splits(documents: list[str], tok: Tokenizer,
         cut = min(max(int(len(tokens) * (1 - val_fraction)), 1), len(tokens) - 1)
         return [tokens[:cut]], [tokens[cut:]]
     train, val = split_documents(documents, val_fraction)
-    return [tok.encode(d) for d in train], [tok.encode(d) for d in val]
+    return _encode_all(train, tok, "tokenizing the training split"), _encode_all(val, tok, "tokenizing validation")
+
+
+def _encode_all(documents: list[str], tok: Tokenizer, what: str) -> list[np.ndarray]:
+    """Token arrays of the documents, encoded in batches (in parallel for a tokenizers file), with a progress bar on
+    a terminal."""
+    from tqdm import tqdm
+
+    encoded: list[np.ndarray] = []
+    with tqdm(total=len(documents), desc=what, unit="doc", disable=None, leave=False) as bar:
+        for first in range(0, len(documents), ENCODE_BATCH):
+            encoded += tok.encode_batch(documents[first:first + ENCODE_BATCH])
+            bar.update(min(ENCODE_BATCH, len(documents) - first))
+    return encoded
 
 
 def _load(folder: Path, fp: str) -> PreparedData | None:
@@ -130,7 +144,7 @@ def _load(folder: Path, fp: str) -> PreparedData | None:
 
 
 @dataclass(frozen=True)
-class _TokenizedCorpus:
+class TokenizedCorpus:
     """A corpus read and tokenized in memory, not yet written."""
 
     train: list[np.ndarray]
@@ -144,18 +158,18 @@ class _TokenizedCorpus:
         return sum(len(d) for d in documents) + len(self.separator) * max(len(documents) - 1, 0)
 
 
-def _tokenize(path: str | os.PathLike | None, tokenizer: str, val_fraction: float) -> _TokenizedCorpus:
+def tokenize_corpus(path: str | os.PathLike | None, tokenizer: str, val_fraction: float) -> TokenizedCorpus:
     documents, source = read_texts(path)
     tok = get_tokenizer(tokenizer)
     train, val = _tokenize_splits(documents, tok, val_fraction)
-    return _TokenizedCorpus(train=train, val=val, separator=tok.encode(DOCUMENT_SEPARATOR),
+    return TokenizedCorpus(train=train, val=val, separator=tok.encode(DOCUMENT_SEPARATOR),
                             dtype=token_dtype(tok.vocab_size), vocab_size=tok.vocab_size, source=source)
 
 
-def _write(folder: Path, corpus: _TokenizedCorpus, tokenizer: str, val_fraction: float, fp: str) -> None:
+def _write(folder: Path, corpus: TokenizedCorpus, tokenizer: str, val_fraction: float, fp: str) -> None:
     """Write the three files into `folder` (a fresh, private directory)."""
-    n_train = _write_split(folder / "train.bin", corpus.train, corpus.separator, corpus.dtype)
-    n_val = _write_split(folder / "val.bin", corpus.val, corpus.separator, corpus.dtype)
+    n_train = write_split(folder / "train.bin", corpus.train, corpus.separator, corpus.dtype)
+    n_val = write_split(folder / "val.bin", corpus.val, corpus.separator, corpus.dtype)
     meta = {"format": FORMAT_VERSION, "fingerprint": fp, "source": corpus.source, "tokenizer": tokenizer,
             "vocab_size": corpus.vocab_size, "dtype": corpus.dtype.name, "val_fraction": float(val_fraction),
             "n_train_tokens": n_train, "n_val_tokens": n_val, "n_train_documents": len(corpus.train),
@@ -185,8 +199,8 @@ def _cached(path: str | os.PathLike | None, tokenizer: str, val_fraction: float,
     """(folder, fingerprint, the prepared data in that folder or None); reads only file metadata."""
     if not 0.0 < val_fraction < 0.5:
         raise DataError(f"data.val_fraction: must be in (0, 0.5), got {val_fraction}")
-    get_tokenizer(tokenizer)  # an unknown name fails before any file is read
-    fp = fingerprint(path, tokenizer, val_fraction)
+    name = get_tokenizer(tokenizer).name  # an unknown or unloadable tokenizer fails before any file is read
+    fp = fingerprint(path, name, val_fraction)  # a tokenizer file enters by its content
     folder = Path(cache_dir).expanduser() / _folder_name(path, fp)
     return folder, fp, _load(folder, fp)
 
@@ -199,7 +213,7 @@ def check_corpus(path: str | os.PathLike | None, *, tokenizer: str = "byte", val
     if prepared is not None:
         counts = prepared.n_train_tokens, prepared.n_val_tokens, prepared.source
     else:
-        corpus = _tokenize(path, tokenizer, val_fraction)
+        corpus = tokenize_corpus(path, tokenizer, val_fraction)
         counts = corpus.n_tokens(corpus.train), corpus.n_tokens(corpus.val), corpus.source
     check_long_enough(*counts, min_split_tokens)
     return counts
@@ -213,12 +227,12 @@ def prepare_corpus(path: str | os.PathLike | None, *, tokenizer: str = "byte", v
     if prepared is not None:
         check_long_enough(prepared.n_train_tokens, prepared.n_val_tokens, prepared.source, min_split_tokens)
         return prepared
-    corpus = _tokenize(path, tokenizer, val_fraction)  # bad text fails here, before anything is written
+    corpus = tokenize_corpus(path, tokenizer, val_fraction)  # bad text fails here, before anything is written
     check_long_enough(corpus.n_tokens(corpus.train), corpus.n_tokens(corpus.val), corpus.source, min_split_tokens)
     return _store(corpus, folder.parent, folder, tokenizer, val_fraction, fp)
 
 
-def _store(corpus: _TokenizedCorpus, cache: Path, folder: Path, tokenizer: str, val_fraction: float,
+def _store(corpus: TokenizedCorpus, cache: Path, folder: Path, tokenizer: str, val_fraction: float,
            fp: str) -> PreparedData:
     """Write the corpus under a temporary name in `cache`, then rename it into place as `folder`."""
     cache.mkdir(parents=True, exist_ok=True)

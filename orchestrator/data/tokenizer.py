@@ -1,11 +1,18 @@
-"""Tokenizers: text ↔ token ids. Only the byte-level one for now (vocab 256, nothing to download or train)."""
+"""Tokenizers: text ↔ token ids. `byte` (the default: vocab 256, nothing to download or train), the BPE that ships
+with the embedded corpus (`enwiki-bpe`, trained by `corpus/train_bpe.py`), or any Hugging Face `tokenizers` file
+(`data.tokenizer=/path/to/tokenizer.json`: BPE, WordPiece, Unigram, as `tokenizers` saves them)."""
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
 from typing import Iterable, Protocol
 
 import numpy as np
 
-TOKENIZERS = ("byte",)
+from orchestrator.data.errors import DataError
+
+BUNDLED = {"enwiki-bpe": Path(__file__).resolve().parent / "corpus" / "enwiki_bpe.json"}
+TOKENIZERS = ("byte", *BUNDLED, "<path>.json")
 
 
 class Tokenizer(Protocol):
@@ -15,6 +22,8 @@ class Tokenizer(Protocol):
     vocab_size: int
 
     def encode(self, text: str) -> np.ndarray: ...
+
+    def encode_batch(self, texts: list[str]) -> list[np.ndarray]: ...
 
     def decode(self, ids: Iterable[int]) -> str: ...
 
@@ -29,6 +38,9 @@ class ByteTokenizer:
         """Token ids of `text` as a uint8 array (use `.tolist()` for a list of ints)."""
         return np.frombuffer(text.encode("utf-8"), dtype=np.uint8).copy()
 
+    def encode_batch(self, texts: list[str]) -> list[np.ndarray]:
+        return [self.encode(text) for text in texts]
+
     def decode(self, ids: Iterable[int]) -> str:
         """Text of token ids (a list, numpy array or tensor); invalid UTF-8 becomes U+FFFD."""
         if hasattr(ids, "tolist"):
@@ -39,8 +51,47 @@ class ByteTokenizer:
         return "ByteTokenizer()"
 
 
+class FileTokenizer:
+    """A Hugging Face `tokenizers` tokenizer from its JSON file. Its name carries a hash of the file's content, so a
+    changed tokenizer makes a new token cache. Batches are encoded in parallel (the library's threads)."""
+
+    def __init__(self, path: str | Path) -> None:
+        from tokenizers import Tokenizer as HFTokenizer
+
+        path = Path(path).expanduser()
+        try:
+            content = path.read_bytes()
+            self._tokenizer = HFTokenizer.from_str(content.decode("utf-8"))
+        except Exception as error:  # OSError, UnicodeDecodeError, or the library's own Exception for bad JSON
+            raise DataError(f"data.tokenizer: cannot load {path} as a tokenizers file: {error}") from None
+        self.path = path
+        self.vocab_size = self._tokenizer.get_vocab_size(with_added_tokens=True)
+        self.name = f"tokenizer:{hashlib.blake2b(content, digest_size=16).hexdigest()}"
+        self._dtype = np.uint16 if self.vocab_size <= 2**16 else np.uint32
+
+    def encode(self, text: str) -> np.ndarray:
+        return np.asarray(self._tokenizer.encode(text, add_special_tokens=False).ids, dtype=self._dtype)
+
+    def encode_batch(self, texts: list[str]) -> list[np.ndarray]:
+        return [np.asarray(e.ids, dtype=self._dtype)
+                for e in self._tokenizer.encode_batch(texts, add_special_tokens=False)]
+
+    def decode(self, ids: Iterable[int]) -> str:
+        if hasattr(ids, "tolist"):
+            ids = ids.tolist()
+        return self._tokenizer.decode([int(i) for i in ids], skip_special_tokens=False)
+
+    def __repr__(self) -> str:
+        return f"FileTokenizer({str(self.path)!r})"
+
+
 def get_tokenizer(name: str) -> Tokenizer:
-    """The tokenizer called `name` (config field `data.tokenizer`)."""
+    """The tokenizer of config field `data.tokenizer`: `byte`, a bundled name, or the path of a tokenizer.json."""
     if name == "byte":
         return ByteTokenizer()
-    raise ValueError(f"data.tokenizer: unknown tokenizer {name!r}; allowed: {', '.join(TOKENIZERS)}")
+    if name in BUNDLED:
+        return FileTokenizer(BUNDLED[name])
+    if str(name).endswith(".json"):
+        return FileTokenizer(name)
+    raise DataError(f"data.tokenizer: unknown tokenizer {name!r}; allowed: byte, {', '.join(BUNDLED)}, or the path "
+                    "of a tokenizers .json file")
