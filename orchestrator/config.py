@@ -104,9 +104,14 @@ class DataConfig:
                 _require(isinstance(self.eos_id, int) and self.eos_id >= 0, "data.eos_id", "an integer >= 0",
                          self.eos_id)
         else:
-            for name in ("dtype", "vocab_size", "eos_id"):
+            for name in ("dtype", "eos_id"):
                 _require(getattr(self, name) is None, f"data.{name}", "null unless data=tokens (data.format=tokens)",
                          getattr(self, name))
+            _require(self.vocab_size is None or self.tokenizer != "byte", "data.vocab_size", "null for byte-level "
+                     "text (its vocabulary is the preset's)", self.vocab_size)
+            if self.vocab_size is not None:
+                _require(isinstance(self.vocab_size, int) and self.vocab_size >= 2, "data.vocab_size",
+                         "an integer >= 2 (the tokenizer's vocabulary)", self.vocab_size)
 
 
 @dataclass
@@ -283,15 +288,34 @@ class Config:
     sweep: str = "default"  # the store groups cells by sweep: RESULTS_DIR/<sweep>/<cell_id>/
     dry_run: bool = False  # compose, validate, plan and write plan.json; train nothing
 
+    def model_vocab_size(self) -> int | None:
+        """The model's vocabulary as far as the config knows it: the preset's for byte-level text; for data=tokens or
+        a tokenizer file, data.vocab_size (None when unset: known once the data is read), padded up to
+        model.vocab_multiple. The cell's own count (orchestrator/cell/job.py) is the one it trains with."""
+        data, multiple = self.data, self.model.vocab_multiple
+        if data.format == "text" and data.tokenizer == "byte":
+            return PRESETS[self.model.preset].vocab_size
+        return None if data.vocab_size is None else -(-data.vocab_size // multiple) * multiple
+
     def __post_init__(self) -> None:
         if self.budget.dense_steps is None:  # resolve C from tokens per parameter, once, at validation
+            vocab = self.model_vocab_size()
+            _require(vocab is not None, "data.vocab_size", "set when budget.tokens_per_param sizes a model whose "
+                     "vocabulary is the data's (data=tokens, or a tokenizer file): the LM head enters the parameter "
+                     "count; or give budget.dense_steps instead", None)
             tokens_per_step = self.train.batch_size * self.model.context
-            self.budget.dense_steps = max(1, round(self.budget.tokens_per_param * linear_params(self.model.preset)
-                                                   / tokens_per_step))
+            self.budget.dense_steps = max(1, round(self.budget.tokens_per_param
+                                                   * linear_params(self.model.preset, vocab) / tokens_per_step))
+        _require(self.pruning.schedule != "static" or self.model_vocab_size() is not None, "data.vocab_size",
+                 "set with pruning=static when the vocabulary is the data's (data=tokens, or a tokenizer file): the "
+                 "dense LM head's share of the weights sets the cell's compute", None)
         _require(self.seed >= 0, "seed", ">= 0", self.seed)
         _require(bool(self.results_dir.strip()), "results_dir", "a non-empty path", self.results_dir)
         _require(bool(self.sweep.strip()) and "/" not in self.sweep, "sweep", "a non-empty name without '/'",
                  self.sweep)
+        _require(self.finetune.data_path is None or self.data.format == "text", "finetune.data_path",
+                 "null with data=tokens (fine-tuning then uses the held-out split; a separate fine-tuning corpus "
+                 "is read as text, in another vocabulary)", self.finetune.data_path)
         if self.structured.method != "none":  # P²: the base is a dense pre-training, pruned afterwards
             _require(self.pruning.schedule == "none", "pruning", "none (pruning=none) with structured.method "
                      f"{self.structured.method!r}: the base model is trained dense", self.pruning.schedule)
@@ -301,16 +325,20 @@ class Config:
                  f"<= budget.dense_steps ({self.budget.dense_steps})", self.pruning.every)
 
 
-def linear_params(preset_name: str) -> int:
-    """Linear-kernel (prunable) parameters of a dense preset, counted from its shape."""
+def linear_params(preset_name: str, vocab_size: int | None = None) -> int:
+    """Linear-kernel (prunable) parameters of a dense preset, counted from its shape (the LM head with `vocab_size`
+    rows, the preset's own by default)."""
     c = PRESETS[preset_name]
-    return c.n_layer * (4 * c.d_model * c.d_model + 2 * c.d_model * c.d_mlp) + c.d_model * c.vocab_size
+    vocab = c.vocab_size if vocab_size is None else vocab_size
+    return c.n_layer * (4 * c.d_model * c.d_model + 2 * c.d_model * c.d_mlp) + c.d_model * vocab
 
 
-def static_masked_fraction(preset_name: str) -> float:
-    """The share of a preset's linear parameters that pruning=static masks: the blocks' (the LM head stays dense)."""
+def static_masked_fraction(preset_name: str, vocab_size: int | None = None) -> float:
+    """The share of a preset's linear parameters that pruning=static masks: the blocks' (the LM head, of
+    `vocab_size` rows, stays dense)."""
     c = PRESETS[preset_name]
-    return 1.0 - c.d_model * c.vocab_size / linear_params(preset_name)
+    vocab = c.vocab_size if vocab_size is None else vocab_size
+    return 1.0 - c.d_model * vocab / linear_params(preset_name, vocab)
 
 
 def reject_unknown_keys(cfg, schema: type = Config, prefix: str = "") -> None:

@@ -251,6 +251,21 @@ def test_bad_token_data_is_rejected_naming_the_file_and_field(train, tmp_path, c
     assert not store.exists()
 
 
+def test_a_budget_in_tokens_per_parameter_needs_the_data_s_vocabulary(train, tmp_path):
+    store = tmp_path / "store"
+    base = [*TINY, "data=tokens", f"data.path={tmp_path}", "budget.dense_steps=null", "budget.tokens_per_param=1",
+            f"results_dir={store}"]
+    assert_rejected(train(*base), "data.vocab_size", "budget.tokens_per_param", "budget.dense_steps")
+    assert_rejected(train(*TINY, "data=tokens", f"data.path={tmp_path}", "pruning=static", "pruning.sparsity=0.5",
+                          f"results_dir={store}"), "data.vocab_size", "pruning=static")
+    assert_rejected(train(*TINY, "data=tokens", f"data.path={tmp_path}", "finetune.steps=2",
+                          f"finetune.data_path={tmp_path}/x.txt", f"results_dir={store}"), "finetune.data_path")
+    assert_rejected(train(*TINY, "data.vocab_size=300", f"results_dir={store}"), "data.vocab_size", "byte")
+    assert_rejected(train(*TINY, "data.tokenizer=enwiki-bpe", "data.vocab_size=4000", f"results_dir={store}"),
+                    "data.vocab_size", "4000", "4096")
+    assert not store.exists()
+
+
 def test_a_tokenizer_that_does_not_load_is_rejected_naming_it(train, tmp_path):
     broken = _write(tmp_path / "tok.json", b"{not a tokenizer")
     store = tmp_path / "store"

@@ -68,3 +68,17 @@ def test_bad_values_are_rejected_naming_the_field(overrides, field):
 def test_wrong_types_and_unknown_keys_fail_at_composition(override, key):
     with pytest.raises(Exception, match=key):
         compose([override])
+
+
+def test_tokens_per_parameter_counts_the_data_s_vocabulary():
+    """The LM head is prunable and enters N: a budget in tokens per parameter follows the data's vocabulary."""
+    from orchestrator.config import linear_params
+
+    common = ["model=micro", "budget.dense_steps=null", "budget.tokens_per_param=20", "train.batch_size=16"]
+    byte = build(common)[0]
+    tokens = build(common + ["data=tokens", "data.path=/shards", "data.vocab_size=5000", "model.vocab_multiple=64"])[0]
+    assert tokens.model_vocab_size() == 5056
+    tokens_per_step = 16 * 128
+    assert byte.budget.dense_steps == round(20 * linear_params("micro") / tokens_per_step)
+    assert tokens.budget.dense_steps == round(20 * linear_params("micro", 5056) / tokens_per_step)
+    assert tokens.budget.dense_steps > 2 * byte.budget.dense_steps

@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from orchestrator.config import Config
-from orchestrator.data import (PreparedData, check_corpus, find_token_files, prepare_corpus, prepare_tokens,
-                               read_format, read_texts)
+from orchestrator.data import (DataError, PreparedData, check_corpus, find_token_files, get_tokenizer,
+                               prepare_corpus, prepare_tokens, read_format, read_texts)
 from orchestrator.store.remote import staging_root
 from orchestrator.store.uri import is_uri
 
@@ -37,7 +37,9 @@ def prepare_data(config: Config) -> PreparedData:
     """The cell's pre-training corpus, prepared (text: tokenized into the cache once; tokens: checked, indexed)."""
     if config.data.format == "tokens":
         return prepare_tokens(config.data.path, **_token_settings(config))
-    return prepare_corpus(config.data.path, **corpus_settings(config))
+    prepared = prepare_corpus(config.data.path, **corpus_settings(config))
+    _check_declared_vocabulary(config, prepared.vocab_size)
+    return prepared
 
 
 def check_data_corpus(config: Config) -> tuple[int, int, str]:
@@ -45,7 +47,16 @@ def check_data_corpus(config: Config) -> tuple[int, int, str]:
     if config.data.format == "tokens":
         data = prepare_tokens(config.data.path, **_token_settings(config), write_index=False)
         return data.n_train_tokens, data.n_val_tokens, data.source
+    if config.data.vocab_size is not None:
+        _check_declared_vocabulary(config, get_tokenizer(config.data.tokenizer).vocab_size)
     return check_corpus(config.data.path, **corpus_settings(config))
+
+
+def _check_declared_vocabulary(config: Config, actual: int) -> None:
+    """data.vocab_size, given for a tokenizer file (the budget counts it), must be the tokenizer's."""
+    declared = config.data.vocab_size
+    if declared is not None and declared != actual:
+        raise DataError(f"data.vocab_size: {declared}, but the tokenizer {config.data.tokenizer} has {actual} ids")
 
 
 def glance_at_data(config: Config) -> None:

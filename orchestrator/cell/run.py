@@ -43,7 +43,7 @@ def plan_cell(config: Config) -> Plan:
                                 schedule="none")
     if pruning.schedule == STATIC:
         return plan_static(sparsity=pruning.sparsity, dense_steps=config.budget.dense_steps,
-                           masked_fraction=static_masked_fraction(config.model.preset))
+                           masked_fraction=static_masked_fraction(config.model.preset, config.model_vocab_size()))
     return plan_iso_compute(sparsity=pruning.sparsity, dense_steps=config.budget.dense_steps, start=pruning.start,
                             end=pruning.end, every=pruning.every,
                             schedule="none" if pruning.schedule == "none" else pruning.schedule)

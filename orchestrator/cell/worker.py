@@ -185,6 +185,18 @@ class CellTrainer:
         last_loss, loss_sum = _mean_across_ranks(values, self.place.world_size).tolist()
         return last_loss, loss_sum
 
+    def _diverged_before_event(self, step: int) -> bool:
+        """At a prune event, a loss gone NaN since the last logged step ends the cell as diverged (ranking NaN
+        weights would fail it instead): the window is read back there, an event being a sync anyway."""
+        is_event = getattr(self.pruner, "is_event", None)
+        if is_event is None or not is_event(step) or not self.progress.window.count:
+            return False
+        loss_sum = torch.as_tensor(self.progress.window.loss_sum, dtype=torch.float64).to(self.device)
+        if not math.isfinite(float(_mean_across_ranks(loss_sum, self.place.world_size))):
+            self.progress.last_loss = math.nan
+            return True
+        return False
+
     def _settle_window(self) -> None:
         """Before a checkpoint: every rank's window holds the mean across ranks (rank 0's state is the one saved, and
         every rank resumes from it)."""
@@ -210,6 +222,10 @@ class CellTrainer:
         tokens_per_step = self.job.tokens_per_step
         while progress.step < phase.end_step:
             tick, step = time.perf_counter(), progress.step
+            if self._diverged_before_event(step):
+                self._log({"step": step, "tokens": step * tokens_per_step, phase.loss_key: None}
+                          | ({"phase": phase.name} if phase.name != PRETRAIN else {}))
+                return "diverged"
             if self.pruner is not None:
                 self.pruner.update(step)
             n_nonzero = self.n_nonzero()

@@ -7,9 +7,13 @@ picklable and cheap: nothing is opened until `TokenBatches` memory-maps the span
 from __future__ import annotations
 
 import os
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
+
+
+MAX_OPEN_SPANS = 64
 
 
 @dataclass(frozen=True)
@@ -61,16 +65,27 @@ class TokenStream:
 
 
 class OpenStream:
-    """The memory-mapped spans of a TokenStream, read as one array (nothing is read until indexed)."""
+    """The spans of a TokenStream read as one array. Spans are memory-mapped when first read and at most
+    MAX_OPEN_SPANS stay mapped (each map holds a file descriptor: a corpus of thousands of shards would exhaust
+    them); nothing is read until indexed."""
 
     def __init__(self, stream: TokenStream) -> None:
-        dtype = np.dtype(stream.dtype)
-        self._maps = []
-        for span in stream.spans:
-            n_file = os.path.getsize(span.path) // dtype.itemsize
-            self._maps.append(np.memmap(span.path, dtype=dtype, mode="r", shape=(n_file,))[span.start:span.stop])
-        self._starts = np.cumsum([0] + [len(m) for m in self._maps])
+        self._spans, self._dtype = stream.spans, np.dtype(stream.dtype)
+        self._starts = np.cumsum([0] + [span.n_tokens for span in stream.spans])
         self.n_tokens = int(self._starts[-1])
+        self._open: OrderedDict[int, np.ndarray] = OrderedDict()
+
+    def _map(self, index: int) -> np.ndarray:
+        if index in self._open:
+            self._open.move_to_end(index)
+            return self._open[index]
+        span = self._spans[index]
+        n_file = os.path.getsize(span.path) // self._dtype.itemsize
+        tokens = np.memmap(span.path, dtype=self._dtype, mode="r", shape=(n_file,))[span.start:span.stop]
+        self._open[index] = tokens
+        if len(self._open) > MAX_OPEN_SPANS:
+            self._open.popitem(last=False)
+        return tokens
 
     def read(self, start: int, length: int) -> np.ndarray:
         """Tokens [start, start + length) of the stream, across span boundaries."""
@@ -78,13 +93,13 @@ class OpenStream:
         parts = []
         while length > 0:
             local = start - int(self._starts[index])
-            part = self._maps[index][local:local + length]
+            part = self._map(index)[local:local + length]
             parts.append(part)
             start, length, index = start + len(part), length - len(part), index + 1
         return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
     def windows(self, offsets: np.ndarray, length: int) -> np.ndarray:
         """(len(offsets), length) tokens: row i is tokens [offsets[i], offsets[i] + length)."""
-        if len(self._maps) == 1:  # one span: one fancy index
-            return self._maps[0][offsets[:, None] + np.arange(length)]
+        if len(self._spans) == 1:  # one span: one fancy index
+            return self._map(0)[offsets[:, None] + np.arange(length)]
         return np.stack([self.read(int(offset), length) for offset in offsets])

@@ -6,7 +6,8 @@
   `vocab_size` and optionally `eos_id`; `data.dtype`, `data.vocab_size` and `data.eos_id` override it.
 - The split: a directory holding `train.bin` and `val.bin` is split by them. Otherwise the stream is cut at
   1 − data.val_fraction of its tokens: just after the first document end (`eos_id`) from there when `eos_id` is
-  known; else at the nearest shard boundary when there are several files; else at that token.
+  known; else at the nearest shard boundary when there are several files and one lies within half the held-out
+  share of that point; else at that token.
 - Checks, before anything is written, each a DataError naming the file and the field: a size that is not a multiple
   of the dtype's width, an empty file, a missing or contradictory sidecar, a token id ≥ vocab_size.
 - Files are memory-mapped, never read whole. The largest token id of each file is the only full pass; it is kept in
@@ -145,9 +146,11 @@ def _cut(stream: TokenStream, sizes: list[int], fmt: TokenFormat, val_fraction: 
                 return cut if cut < total else point
             position += len(chunk)
         return point
-    if len(sizes) > 1:
+    if len(sizes) > 1:  # the nearest shard boundary, if it is within half the held-out share of the point
         boundaries = np.cumsum(sizes)[:-1]
-        return int(boundaries[np.argmin(np.abs(boundaries - point))])
+        nearest = int(boundaries[np.argmin(np.abs(boundaries - point))])
+        if abs(nearest - point) <= val_fraction * total / 2:
+            return nearest
     return point
 
 

@@ -65,7 +65,7 @@ class FileTokenizer:
         except Exception as error:  # OSError, UnicodeDecodeError, or the library's own Exception for bad JSON
             raise DataError(f"data.tokenizer: cannot load {path} as a tokenizers file: {error}") from None
         self.path = path
-        self.vocab_size = self._tokenizer.get_vocab_size(with_added_tokens=True)
+        self.vocab_size = max(self._tokenizer.get_vocab(with_added_tokens=True).values(), default=0) + 1
         self.name = f"tokenizer:{hashlib.blake2b(content, digest_size=16).hexdigest()}"
         self._dtype = np.uint16 if self.vocab_size <= 2**16 else np.uint32
 

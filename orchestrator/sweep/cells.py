@@ -124,4 +124,4 @@ def cell_cost(job_config: DictConfig) -> float:
     """Relative cost of a cell for scheduling: planned steps × tokens per step × linear parameters."""
     config = build_config(_task_config(job_config))
     return float(plan_cell(config).total_steps * config.train.batch_size * config.model.context
-                 * linear_params(config.model.preset))
+                 * linear_params(config.model.preset, config.model_vocab_size()))

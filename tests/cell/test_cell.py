@@ -112,6 +112,15 @@ def test_a_diverging_cell_is_a_result_not_a_crash(tiny):
     assert outcome.result["final_loss"] is None and outcome.result["steps"] < outcome.result["planned_steps"]
 
 
+def test_a_cell_that_diverges_between_logged_steps_before_a_prune_event_is_diverged(tiny):
+    """A NaN loss between logged steps must not reach a prune event (ranking NaN weights raises): the window is read
+    back at the event, and the cell is diverged, not failed."""
+    outcome = run(tiny + GEOMETRIC + ["optim.lr=1e6", "optim.warmup_fraction=0", "optim.grad_clip=0",
+                                      "train.log_every=50", "pruning.start=0.0"])
+    assert outcome.status == "diverged" and outcome.result["final_loss"] is None
+    assert MetricsLog(outcome.paths.metrics).read()[-1]["loss"] is None
+
+
 def test_a_diverging_cell_is_caught_at_the_next_logged_step(tiny):
     """The loss is read back only every train.log_every steps: a NaN is caught there, within log_every steps."""
     outcome = run(tiny + ["pruning=none", "optim.lr=1e6", "optim.warmup_fraction=0", "optim.grad_clip=0",

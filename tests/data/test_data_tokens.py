@@ -136,3 +136,25 @@ def test_bad_token_data_is_refused_naming_the_field_and_writing_nothing(tmp_path
         prepare_tokens(folder, cache_dir=tmp_path / "cache", min_split_tokens=130)
     assert str(folder) in str(error.value)
     assert not (tmp_path / "cache").exists()
+
+
+def test_two_equal_shards_are_not_split_in_halves(tmp_path):
+    """The nearest shard boundary is the cut only when it is near the asked fraction."""
+    folder = write(tmp_path, {"a.bin": corpus(2000), "b.bin": corpus(2000, seed=1)},
+                   {"dtype": "uint16", "vocab_size": VOCAB})
+    prepared = prepare_tokens(folder, val_fraction=0.05, cache_dir=tmp_path / "cache")
+    assert (prepared.n_train_tokens, prepared.n_val_tokens) == (3800, 200)
+
+
+def test_many_shards_are_read_with_a_bounded_number_mapped(tmp_path, monkeypatch):
+    import orchestrator.data.streams as streams
+
+    monkeypatch.setattr(streams, "MAX_OPEN_SPANS", 2)
+    tokens = corpus(5000)
+    folder = write(tmp_path, {f"p{i:02d}.bin": part for i, part in enumerate(np.array_split(tokens, 25))}, SIDECAR)
+    stream = streams.TokenStream.of_files(sorted(str(f) for f in folder.glob("*.bin")),
+                                          [len(p) for p in np.array_split(tokens, 25)], "uint16")
+    opened = streams.OpenStream(stream)
+    offsets = np.random.default_rng(0).integers(0, 5000 - 300, 50)
+    assert (opened.windows(offsets, 300) == np.stack([tokens[o:o + 300] for o in offsets])).all()
+    assert len(opened._open) <= 2
