@@ -181,7 +181,8 @@ class CellTrainer:
 
     def _read_losses(self, last: torch.Tensor) -> tuple[float, float]:
         """(the last step's loss, the window's loss sum), means across ranks: the one host sync of a logged step."""
-        values = torch.stack([last.detach().double(), torch.as_tensor(self.progress.window.loss_sum).to(last.device)])
+        window_sum = torch.as_tensor(self.progress.window.loss_sum, dtype=torch.float64).to(last.device)
+        values = torch.stack([last.detach().double(), window_sum])
         last_loss, loss_sum = _mean_across_ranks(values, self.place.world_size).tolist()
         return last_loss, loss_sum
 
@@ -191,18 +192,20 @@ class CellTrainer:
         is_event = getattr(self.pruner, "is_event", None)
         if is_event is None or not is_event(step) or not self.progress.window.count:
             return False
-        loss_sum = torch.as_tensor(self.progress.window.loss_sum, dtype=torch.float64).to(self.device)
-        if not math.isfinite(float(_mean_across_ranks(loss_sum, self.place.world_size))):
+        if not math.isfinite(self._window_loss_sum()):
             self.progress.last_loss = math.nan
             return True
         return False
 
+    def _window_loss_sum(self) -> float:
+        """The window's loss sum, mean across ranks (a collective: every rank calls it at the same steps)."""
+        loss_sum = torch.as_tensor(self.progress.window.loss_sum, dtype=torch.float64).to(self.device)
+        return float(_mean_across_ranks(loss_sum, self.place.world_size))
+
     def _settle_window(self) -> None:
         """Before a checkpoint: every rank's window holds the mean across ranks (rank 0's state is the one saved, and
         every rank resumes from it)."""
-        window = self.progress.window
-        window.loss_sum = float(_mean_across_ranks(torch.as_tensor(window.loss_sum, dtype=torch.float64).to(
-            self.device), self.place.world_size))
+        self.progress.window.loss_sum = self._window_loss_sum()
 
     def _clip_gradients(self) -> None:
         if self.clip_norm:
