@@ -298,6 +298,7 @@ class Config:
         return None if data.vocab_size is None else -(-data.vocab_size // multiple) * multiple
 
     def __post_init__(self) -> None:
+        _canonical_floats(self)
         if self.budget.dense_steps is None:  # resolve C from tokens per parameter, once, at validation
             vocab = self.model_vocab_size()
             _require(vocab is not None, "data.vocab_size", "set when budget.tokens_per_param sizes a model whose "
@@ -323,6 +324,17 @@ class Config:
                      f"{self.structured.method!r} (post-training is structured.post_steps)", self.finetune.steps)
         _require(self.pruning.every <= self.budget.dense_steps, "pruning.every",
                  f"<= budget.dense_steps ({self.budget.dense_steps})", self.pruning.every)
+
+
+def _canonical_floats(section: Any) -> None:
+    """Round every float field to 12 significant digits, in place: Hydra's `range(0.2,0.9,0.3)` gives
+    0.7999999999999999, which must be the same grid coordinate (and the same cell id) as 0.8."""
+    for spec in fields(section):
+        value = getattr(section, spec.name)
+        if isinstance(value, float):
+            setattr(section, spec.name, float(f"{value:.12g}"))
+        elif is_dataclass(value):
+            _canonical_floats(value)
 
 
 def linear_params(preset_name: str, vocab_size: int | None = None) -> int:

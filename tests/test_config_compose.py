@@ -82,3 +82,13 @@ def test_tokens_per_parameter_counts_the_data_s_vocabulary():
     assert byte.budget.dense_steps == round(20 * linear_params("micro") / tokens_per_step)
     assert tokens.budget.dense_steps == round(20 * linear_params("micro", 5056) / tokens_per_step)
     assert tokens.budget.dense_steps > 2 * byte.budget.dense_steps
+
+
+def test_float_coordinates_are_canonical():
+    """Hydra's range(0.2,0.9,0.3) yields 0.7999999999999999: it must be the cell of 0.8, not another one."""
+    from orchestrator.store.cell_id import cell_id
+
+    ugly = build(["pruning=geometric", "pruning.sparsity=0.7999999999999999", "pruning.start=0.25000000000000006"])[0]
+    clean = build(["pruning=geometric", "pruning.sparsity=0.8", "pruning.start=0.25"])[0]
+    assert (ugly.pruning.sparsity, ugly.pruning.start) == (0.8, 0.25)
+    assert cell_id(ugly) == cell_id(clean)
