@@ -251,6 +251,21 @@ def test_bad_token_data_is_rejected_naming_the_file_and_field(train, tmp_path, c
     assert not store.exists()
 
 
+def test_a_sweep_experiment_without_multirun_is_refused_naming_the_missing_flag(train, tmp_path):
+    store = tmp_path / "store"
+    outcome = train("experiment=journey80", *TINY, f"results_dir={store}")
+    assert_rejected(outcome, "experiment=journey80", "-m", "window", "pruning.sparsity", "budget.tokens_per_param")
+    assert outcome.code == 2 and not store.exists()
+
+
+def test_one_cell_of_a_sweep_experiment_runs_when_every_swept_key_is_given(tmp_path):
+    cwd = _folder(tmp_path / "cwd")
+    outcome = cli("orchestrator-train", "experiment=journey80", "window=a25_b75", "pruning.sparsity=0.5",
+                  "budget.tokens_per_param=20", "dry_run=true", f"results_dir={tmp_path / 'store'}", cwd=cwd)
+    assert outcome.code == 0, outcome.err[-2000:]
+    assert len(list((tmp_path / "store" / "journey80").glob("*/plan.json"))) == 1
+
+
 def test_a_budget_in_tokens_per_parameter_needs_the_data_s_vocabulary(train, tmp_path):
     store = tmp_path / "store"
     base = [*TINY, "data=tokens", f"data.path={tmp_path}", "budget.dense_steps=null", "budget.tokens_per_param=1",

@@ -45,6 +45,23 @@ def _in_multirun() -> bool:
     return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
+def _reject_a_sweep_run_as_one_cell() -> None:
+    """ConfigError when the composed config declares a sweep (an experiment's hydra.sweeper.params) that this
+    single run leaves unset: without -m it would train one cell off the sweep's grid, into the sweep's folder."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return
+    hydra_config = HydraConfig.get()
+    swept = list(hydra_config.sweeper.get("params") or {})
+    given = {override.split("=", 1)[0].lstrip("+~") for override in hydra_config.overrides.task}
+    missing = [key for key in swept if key not in given]
+    if missing:
+        choices = hydra_config.runtime.choices.get("experiment")
+        raise ConfigError(f"experiment={choices} is a sweep over {', '.join(swept)}: run it with -m (without -m "
+                          f"this would train one cell off its grid), or give {', '.join(missing)} one value each")
+
+
 def _in_process_group() -> bool:
     import torch.distributed as dist
 
@@ -70,6 +87,7 @@ def run(cfg: DictConfig) -> str:
         return outcome.status
     had_process_group = _in_process_group()
     try:
+        _reject_a_sweep_run_as_one_cell()
         config = build_config(cfg)
         resolved = OmegaConf.to_container(cfg, resolve=True)
         check_before_compute(config)
