@@ -10,11 +10,23 @@ import hashlib
 import math
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from orchestrator.config import WandbConfig
 
+if TYPE_CHECKING:
+    from orchestrator.cell.job import CellJob
+
 METRICS = ("loss", "val_loss", "lr", "params_current", "params_avg", "sparsity", "step_time", "finetune_loss",
            "finetune_val_loss")
+
+
+def run_config(job: CellJob) -> dict:
+    """The W&B run config: the resolved Hydra config with what the cell resolved itself filled in (the budget's
+    dense steps when it was given in tokens per parameter, the model's vocabulary) and the cell's plan."""
+    budget = job.resolved.get("budget", {}) | {"dense_steps": job.config.budget.dense_steps}
+    model = job.resolved.get("model", {}) | {"vocab_size": job.vocab_size}
+    return job.resolved | {"budget": budget, "model": model, "plan": job.plan.to_dict()}
 
 
 def wandb_run_id(sweep: str, cell_id: str) -> str:

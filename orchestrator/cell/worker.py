@@ -26,7 +26,7 @@ from orchestrator.cell.job import CellJob
 from orchestrator.cell.p2_base import mask_names_in, pruned_model
 from orchestrator.cell.phases import FINETUNE, PRETRAIN, Phase, build_phases
 from orchestrator.cell.result import cell_result
-from orchestrator.cell.tracking import Tracker
+from orchestrator.cell.tracking import Tracker, run_config
 from orchestrator.store.cell_id import cell_coordinates
 from orchestrator.store.files import MetricsLog, save_torch_atomic, write_json_atomic
 from pruning.accounting import ParamAccountant
@@ -167,8 +167,8 @@ class CellTrainer:
         if place.is_main:
             self.metrics.truncate_after(self.progress.step)
             self.tracker = Tracker(self.config.wandb, run_dir=job.paths.root, sweep=self.config.sweep,
-                                   cell_id=job.cell_id, config=job.resolved,
-                                   tags=[f"{k}={v}" for k, v in cell_coordinates(self.config).items()])
+                                   cell_id=job.cell_id, config=run_config(job),
+                                   tags=[f"{k}={v}" for k, v in cell_coordinates(self.config).items() if v is not None])
 
     def n_nonzero(self) -> int:
         pruner = self.pruner

@@ -157,6 +157,25 @@ def test_wandb_offline_run_lives_in_the_cell_directory(tiny):
     assert len(runs) == 1 and any(runs[0].glob("*.wandb"))
 
 
+def test_the_wandb_run_gets_the_resolved_budget_the_plan_and_no_empty_tags(tiny, monkeypatch):
+    import orchestrator.cell.worker
+
+    seen = {}
+
+    class Recorder(orchestrator.cell.worker.Tracker):
+        def __init__(self, settings, **kwargs):
+            seen.update(kwargs)
+            super().__init__(settings, **kwargs)
+
+    monkeypatch.setattr(orchestrator.cell.worker, "Tracker", Recorder)
+    outcome = run(tiny + GEOMETRIC + ["budget.dense_steps=null", "budget.tokens_per_param=0.5"])
+    config = seen["config"]
+    assert config["budget"]["dense_steps"] == outcome.result["cell"]["dense_steps"] > 0
+    assert config["plan"]["total_steps"] == outcome.result["planned_steps"]
+    assert config["model"]["vocab_size"] == outcome.result["vocab_size"]
+    assert seen["tags"] and not any(tag.endswith("=None") for tag in seen["tags"])
+
+
 def test_wandb_disabled_writes_nothing(tiny):
     outcome = run(tiny + ["pruning=none", "wandb.mode=disabled"])
     assert not (outcome.paths.root / "wandb").exists()
