@@ -125,3 +125,29 @@ def test_train_runs_the_bpe_demo_cell(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(next(tmp_path.glob("bpe_cell/*/result.json")).read_text())
     assert result["status"] == "done" and result["vocab_size"] == 4096
+
+
+def test_an_installed_wheel_carries_its_config_tree(tmp_path):
+    """pip install of a wheel (a Docker image, pip install git+…) has no checkout: conf/ must ship in the package."""
+    import shutil
+
+    source = tmp_path / "source"
+    shutil.copytree(REPO, source, symlinks=True, ignore=shutil.ignore_patterns(
+        ".venv", ".git", "results", "docs", "*.egg-info", "build", "__pycache__", ".gpu_wheels"))
+    wheels, site = tmp_path / "wheels", tmp_path / "site"
+    pip = [sys.executable, "-m", "pip", "-q", "--disable-pip-version-check"]
+    subprocess.run([*pip, "wheel", "--no-deps", "--no-build-isolation", str(source), "-w", str(wheels)],
+                   check=True, cwd=tmp_path, capture_output=True)
+    subprocess.run([*pip, "install", "--no-deps", "--target", str(site), *map(str, wheels.glob("*.whl"))],
+                   check=True, capture_output=True)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = os.environ | {"PYTHONPATH": str(site), "WANDB_MODE": "disabled"}
+    done = subprocess.run([sys.executable, "-c", "import orchestrator.sweep.train as t; print(t.__file__, t.CONF_DIR)"],
+                          cwd=elsewhere, env=env, capture_output=True, text=True)
+    assert done.stdout.startswith(str(site)) and f"{site}/orchestrator/conf" in done.stdout, done.stderr[-2000:]
+    run = subprocess.run([sys.executable, "-m", "orchestrator.train", "experiment=micro_cell", "dry_run=true",
+                          f"results_dir={tmp_path / 'store'}"], cwd=elsewhere, env=env, capture_output=True,
+                         text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert len(list((tmp_path / "store" / "micro_cell").glob("*/plan.json"))) == 1

@@ -21,8 +21,12 @@ from orchestrator.study.report_cli import report_after_sweep
 from orchestrator.sweep.cells import cell_cost, cell_resources, validate_cells
 
 register_configs()
-CONF_DIR = Path(__file__).resolve().parents[2] / "conf"  # the repo's config tree (an absolute path works from
-# console scripts, `python -m` and Ray's working_dir alike)
+# The config tree: conf/ ships inside the package as orchestrator/conf (in a checkout, a link to the top-level conf/;
+# in a wheel, a copy), else the checkout's conf/ (Ray's working_dir upload skips the link). An absolute path works
+# from console scripts, `python -m` and Ray's working_dir alike.
+CONF_DIR = next((path for path in (Path(__file__).resolve().parents[1] / "conf",
+                                   Path(__file__).resolve().parents[2] / "conf") if (path / "config.yaml").is_file()),
+                Path(__file__).resolve().parents[2] / "conf")
 
 
 def _report(outcome) -> None:
