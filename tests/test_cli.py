@@ -95,7 +95,7 @@ def test_train_runs_a_cell_and_a_sweep_on_nanogpt_token_files(tmp_path):
     (data / "tokens.json").write_text('{"dtype": "uint16", "vocab_size": 500}')
     cell = cli("orchestrator-train", *TINY, "data=tokens", f"data.path={data}", f"results_dir={tmp_path / 'one'}")
     assert cell.returncode == 0, cell.stderr[-3000:]
-    sweep = cli("orchestrator-train", "-m", "hydra/launcher=basic", *TINY, "data=tokens", f"data.path={data}",
+    sweep = cli("orchestrator-train", "-m", "hydra/launcher=basic", *TINY, "data=tokens", f"data.path={data}/*.bin",
                 "pruning=geometric", "pruning.sparsity=0.3,0.6", f"results_dir={tmp_path / 'sweep'}",
                 f"hydra.sweep.dir={tmp_path / 'multirun'}")
     assert sweep.returncode == 0, sweep.stderr[-3000:]

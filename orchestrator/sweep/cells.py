@@ -18,6 +18,7 @@ from orchestrator.cell.corpus import data_cache_dir, glance_at_data
 from orchestrator.cell.preflight import check_data, check_result_readable, check_store_writable
 from orchestrator.cell.run import plan_cell
 from orchestrator.config import Config, ConfigError, build_config, linear_params
+from orchestrator.data import find_token_files
 from orchestrator.store.cell_id import cell_id
 
 CREDENTIALS_IN_URI = re.compile(r"://[^/@\s]*@")
@@ -44,7 +45,9 @@ def validate_cells(job_configs: list[DictConfig]) -> None:
         try:
             config = build_config(_task_config(job_config))
             plan_cell(config)
-            if config.data.path is not None and not Path(config.data.path).exists():
+            if config.data.format == "tokens":
+                find_token_files(config.data.path)  # a file, a folder or a glob: DataError when nothing is there
+            elif config.data.path is not None and not Path(config.data.path).exists():
                 raise ConfigError(f"data.path does not exist: {config.data.path}")
         except (ConfigError, ValueError) as error:
             raise ConfigError(f"cell #{index} ({_label(job_config)}): {error}") from None
