@@ -22,7 +22,6 @@ Without CUDA it records "skipped"; `--device cpu --preset micro` runs the same c
 from __future__ import annotations
 
 import argparse
-import contextlib
 import statistics
 import tempfile
 import time
@@ -30,7 +29,7 @@ from pathlib import Path
 
 import torch
 
-from bench_step import StepSetup, bare_data, build_bare, cell_overrides, optimizer_config
+from bench_step import StepSetup, bare_data, bare_steps, build_bare, cell_overrides, optimizer_config
 from figures import BenchmarkResult, Figure, Target, add_json_option, publish
 from model.gpt import preset
 from orchestrator.data import prepare_corpus
@@ -70,28 +69,17 @@ def cell_step(setup: StepSetup, args, cache: Path, compiled: bool) -> tuple[floa
 
 
 def bare_step(setup: StepSetup, args, data, compiled: bool) -> float:
-    """Median seconds per step of the bare loop over windows of --log-every steps (each closed by a sync)."""
+    """Median seconds per step of the bare loop over windows of --log-every steps (each closed by a loss read)."""
     device = torch.device(setup.device)
     model, optimizer = build_bare(setup, optimizer_config(setup))
     forward = torch.compile(model) if compiled else model
-    autocast = (torch.autocast(device.type, dtype=torch.bfloat16) if setup.precision != "fp32"
-                else contextlib.nullcontext())
-    windows, started, loss = [], time.perf_counter(), None
-    for step in range(args.bare_steps):
-        x, y = data.batch(step, batch_size=setup.batch, seed=0)
-        if device.type == "cuda":
-            x, y = x.pin_memory().to(device, non_blocking=True), y.pin_memory().to(device, non_blocking=True)
-        with autocast:
-            _, loss = forward(x, y)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        if (step + 1) % args.log_every == 0:
-            loss.item()
-            now = time.perf_counter()
-            windows.append((now - started) / args.log_every)
-            started = now
+    windows = []
+    for first in range(0, args.bare_steps - args.log_every + 1, args.log_every):
+        started = time.perf_counter()
+        bare_steps(setup, model, optimizer, data, args.log_every, first_step=first, forward=forward,
+                   read_every=args.log_every)
+        sync(device)
+        windows.append((time.perf_counter() - started) / args.log_every)
     return statistics.median(windows[args.warmup_windows:] or windows)
 
 

@@ -48,7 +48,7 @@ class StepSetup:
     batch: int = 32
     threads: int = 2
     device: str = "cpu"
-    precision: str = "fp32"  # bf16: DeepSpeed bf16 in the cell, torch.autocast(bfloat16) in the bare loop
+    precision: str = "fp32"  # else the cell's deepspeed.precision; the bare loop runs under torch.autocast(bf16)
 
 
 def cell_overrides(setup: StepSetup, dense_steps: int, results: Path, cache: Path) -> list[str]:
@@ -87,20 +87,27 @@ def build_bare(setup: StepSetup, config) -> tuple[torch.nn.Module, torch.optim.O
     return model, build_optimizer(model, config)
 
 
-def bare_steps(setup: StepSetup, model, optimizer, data: TokenBatches, steps: int) -> None:
-    """The bare torch loop: forward, backward, clip 1.0, AdamW step, zero grads, read the loss (as the cell does)."""
-    device = torch.device(setup.device)
-    for step in range(steps):
+def bare_steps(setup: StepSetup, model, optimizer, data: TokenBatches, steps: int, *, first_step: int = 0,
+               forward=None, read_every: int = 1) -> None:
+    """The bare torch loop: forward, backward, clip 1.0, AdamW step, zero grads, read the loss every `read_every`
+    steps (each step, as the cell did before it kept losses on the device) and after the last. Non-fp32 precisions
+    run under torch.autocast(bfloat16) over fp32 weights; a GPU gets its batches from pinned memory. `forward`: a
+    compiled model, say (default: `model`)."""
+    device, forward = torch.device(setup.device), forward or model
+    for step in range(first_step, first_step + steps):
         x, y = data.batch(step, batch_size=setup.batch, seed=0)
-        autocast = (torch.autocast(device.type, dtype=torch.bfloat16) if setup.precision == "bf16"
+        if device.type == "cuda":
+            x, y = x.pin_memory().to(device, non_blocking=True), y.pin_memory().to(device, non_blocking=True)
+        autocast = (torch.autocast(device.type, dtype=torch.bfloat16) if setup.precision != "fp32"
                     else contextlib.nullcontext())
         with autocast:
-            _, loss = model(x.to(device), y.to(device))
+            _, loss = forward(x.to(device), y.to(device))
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
-        loss.item()
+        if (step + 1 - first_step) % read_every == 0 or step == first_step + steps - 1:
+            loss.item()
 
 
 def bare_data(setup: StepSetup, prepared: PreparedData) -> TokenBatches:

@@ -27,10 +27,10 @@ def corpus_settings(config: Config) -> dict:
 
 
 def _token_settings(config: Config) -> dict:
-    data = config.data
-    return {"dtype": data.dtype, "vocab_size": data.vocab_size, "eos_id": data.eos_id,
-            "val_fraction": data.val_fraction, "cache_dir": data_cache_dir(config),
-            "min_split_tokens": config.model.context + 2}
+    """prepare_tokens's keyword arguments: the text settings less the tokenizer, plus the sidecar's overrides."""
+    data, settings = config.data, corpus_settings(config)
+    settings.pop("tokenizer")
+    return settings | {"dtype": data.dtype, "vocab_size": data.vocab_size, "eos_id": data.eos_id}
 
 
 def prepare_data(config: Config) -> PreparedData:
