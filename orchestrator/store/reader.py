@@ -12,6 +12,8 @@ from orchestrator.store.files import parse_jsonl
 from orchestrator.store.uri import is_uri, reject_credentials
 
 REQUIRED_KEYS = ("status", "cell_id", "cell")
+# the grid coordinates under `cell` that the report reads (orchestrator.store.cell_id.cell_coordinates writes them)
+REQUIRED_CELL_KEYS = ("model", "schedule", "sparsity", "start", "end", "seed", "dense_steps", "tokens_per_param")
 
 
 class StoreReader:
@@ -68,6 +70,11 @@ def load_cells(location: str | Path) -> tuple[list[dict], list[tuple[str, str]]]
             if not isinstance(result, dict):
                 raise ValueError(f"a JSON {type(result).__name__}, not an object")
             missing = [key for key in REQUIRED_KEYS if key not in result]
+            if missing:
+                raise ValueError(f"missing keys {missing}")
+            if not isinstance(result["cell"], dict):
+                raise ValueError(f"`cell` is a JSON {type(result['cell']).__name__}, not an object")
+            missing = [f"cell.{key}" for key in REQUIRED_CELL_KEYS if key not in result["cell"]]
             if missing:
                 raise ValueError(f"missing keys {missing}")
         except (OSError, ValueError) as error:

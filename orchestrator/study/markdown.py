@@ -14,7 +14,9 @@ import numpy as np
 
 from orchestrator.study.figures import (duration_label, duration_order, is_dense, is_post_training, predict_loss,
                                         val_loss, window_label)
-from orchestrator.study.findings import findings, findings_section, seed_noise, window_groups
+from orchestrator.study.evidence import seed_noise
+from orchestrator.study.findings import findings, window_groups
+from orchestrator.study.findings_markdown import findings_section
 from orchestrator.study.p2_report import p2_fits, p2_section
 from orchestrator.study.spdf_report import spdf_section
 
@@ -64,7 +66,7 @@ def predictor_comparison(fit: dict) -> dict | None:
         "best": best, "best_rmse": rmse[best], "runner_up": runner,
         "runner_up_rmse": rmse[runner] if runner else None,
         "ratio": rmse[best] / rmse[runner] if runner and rmse[runner] > 0 else None,
-        "difference": rmse[runner] - rmse[best] if runner else None,
+        "difference": rmse[runner] - rmse[best] if runner else None, "cautions": fit_cautions(fit),
     }
 
 
@@ -138,9 +140,10 @@ def _predictor_bullet(comp: dict | None) -> str:
         return "- No size predictor has a held-out RMSE."
     if comp["runner_up"] is None:
         return f"- Only `{comp['best']}` was fitted: held-out RMSE {_fmt(comp['best_rmse'])}."
-    return (f"- `{comp['best']}` fits held-out cells best: RMSE {_fmt(comp['best_rmse'])} vs "
+    caution = " (caution: " + "; ".join(comp["cautions"]) + ")" if comp.get("cautions") else ""
+    return (f"- `{comp['best']}` has the lowest held-out RMSE: {_fmt(comp['best_rmse'])} vs "
             f"{_fmt(comp['runner_up_rmse'])} for `{comp['runner_up']}` (ratio {_fmt(comp['ratio'], 3)}, "
-            f"difference {_fmt(comp['difference'])}).")
+            f"difference {_fmt(comp['difference'])}; finding 2 below says whether that is more than chance){caution}.")
 
 
 def _windows_bullet(rows: list[dict]) -> str:
@@ -180,14 +183,28 @@ def fit_table(fit: dict) -> list[str]:
     names += sorted(p for p in predictors if p not in names)
     if not names:
         return ["No size-law fit.", ""]
-    lines = ["| predictor | " + " | ".join(FIT_COLUMNS) + " | held-out RMSE | extrapolation RMSE |",
-             "|---" * (len(FIT_COLUMNS) + 3) + "|"]
+    lines = ["| predictor | " + " | ".join(FIT_COLUMNS) + " | held-out RMSE | extrapolation RMSE | at a bound |",
+             "|---" * (len(FIT_COLUMNS) + 4) + "|"]
     for name in names:
         entry = predictors[name]
         cols = [_with_interval(entry, c) for c in FIT_COLUMNS]
-        lines.append(f"| `{name}` | " + " | ".join(cols) +
-                     f" | {_fmt(entry.get('heldout_rmse'))} | {_fmt(entry.get('extrapolation_rmse'))} |")
-    return lines + [""]
+        lines.append(f"| `{name}` | " + " | ".join(cols) + f" | {_fmt(entry.get('heldout_rmse'))} | "
+                     f"{_fmt(entry.get('extrapolation_rmse'))} | {', '.join(entry.get('at_bound') or []) or 'none'} |")
+    return lines + [""] + [f"- Caution: {line}" for line in fit_cautions(fit)] + [""]
+
+
+def fit_cautions(fit: dict) -> list[str]:
+    """What the fit cannot identify: constants at a bound of the search box, or N from one model size."""
+    cautions = []
+    if fit.get("n_model_sizes") == 1:
+        cautions.append("every fitted cell has the same dense size: A and alpha are not identified (N varies only "
+                        "through pruning); fit dense cells of several sizes (experiment=dense_ladder)")
+    bounds = {name: entry.get("at_bound") for name, entry in (fit.get("predictors") or {}).items()
+              if entry.get("at_bound")}
+    if bounds:
+        cautions.append("constants at a bound of the fit's search box (the cells do not pin them): "
+                        + "; ".join(f"`{name}` {', '.join(names)}" for name, names in bounds.items()))
+    return cautions
 
 
 def windows_table(rows: list[dict]) -> list[str]:

@@ -101,7 +101,15 @@ def _fit_from(x0s: np.ndarray, log_n, log_d, log_l, delta: float) -> dict:
     a, b, e, alpha, beta = (float(v) for v in best.x)
     objective = _objective(best.x, log_n, log_d, log_l, delta)[0]
     return {"E": math.exp(e), "A": math.exp(a), "B": math.exp(b), "alpha": alpha, "beta": beta,
-            "objective": objective, "converged": bool(best.success), "_theta": best.x.copy()}
+            "objective": objective, "converged": bool(best.success), "at_bound": constants_at_bound(best.x),
+            "_theta": best.x.copy()}
+
+
+def constants_at_bound(theta: np.ndarray, tolerance: float = 1e-6) -> list[str]:
+    """The constants (E, A, B, alpha, beta) whose parameter (e, a, b, alpha, beta) lies on its bound."""
+    names = ("A", "B", "E", "alpha", "beta")  # the order of theta: a, b, e, alpha, beta
+    return sorted(name for name, value, (low, high) in zip(names, theta, _BOUNDS)
+                  if value <= low + tolerance or value >= high - tolerance)
 
 
 def _public(fit: dict) -> dict:
@@ -114,7 +122,8 @@ def fit_chinchilla(N, D, L, *, delta: float = 1e-3, starts: int | None = None) -
     `starts=None` runs from all 4500 grid points (faithful to Hoffmann et al., ~15 s for 40 cells); `starts=k`
     runs from the k grid points with the lowest initial objective (k = 8 gives the same optimum in ~0.1 s).
 
-    Returns E, A, B, alpha, beta, objective (final Huber sum) and converged (L-BFGS-B success of the best start).
+    Returns E, A, B, alpha, beta, objective (final Huber sum), converged (L-BFGS-B success of the best start) and
+    at_bound (the constants whose log or exponent sits at a bound of the search box: the fit did not identify them).
     """
     return _public(_fit_log(*_validate(N, D, L), delta=delta, starts=starts))
 
@@ -170,7 +179,8 @@ def heldout_errors(N, D, L, *, groups: Sequence | None = None, extrapolate_by: S
         predicted[held] = predict(_fit_log(N[train], D[train], L[train], delta=delta, starts=starts), N[held], D[held])
     cv_rmse = _rmse(predicted, L)
     return {"cv": kind, "cv_rmse": cv_rmse, "loo_rmse": cv_rmse if kind == "loo" else None,
-            "heldout_rmse": cv_rmse, "extrapolation_rmse": _extrapolation_rmse(N, D, L, extrapolate_by, starts, delta)}
+            "heldout_rmse": cv_rmse, "extrapolation_rmse": _extrapolation_rmse(N, D, L, extrapolate_by, starts, delta),
+            "cv_predictions": [float(v) for v in predicted]}
 
 
 def _extrapolation_rmse(N, D, L, extrapolate_by, starts, delta) -> float | None:
@@ -229,25 +239,31 @@ def fit_predictors(cells: list[dict], *, bootstrap_samples: int = 100, seed: int
     predictors = {name: _predictor_entry(np.array([cell[name] for cell in usable], dtype=float), D, L,
                                          extrapolate_by, bootstrap_samples, seed, starts) for name in PREDICTORS}
     ranking = sorted(PREDICTORS, key=lambda name: predictors[name]["heldout_rmse"])
-    return {"n_cells": len(usable), "predictors": predictors, "ranking": ranking, "best": ranking[0]}
+    models = {(cell.get("cell") or {}).get("model") for cell in usable}
+    return {"n_cells": len(usable), "cell_ids": [cell.get("cell_id") for cell in usable],
+            "n_model_sizes": len({cell["initial_params"] for cell in usable}), "models": sorted(map(str, models)),
+            "predictors": predictors, "ranking": ranking, "best": ranking[0]}
 
 
 def _dense_size_by_model(cells: list[dict]) -> list[float] | None:
-    """Each cell's model size = the largest initial_params among cells of its `model`; None without models."""
-    if any(cell.get("model") is None for cell in cells):
+    """Each cell's model size = the largest initial_params among cells of its model (result.json `cell.model`);
+    None when a cell does not name its model."""
+    models = [(cell.get("cell") or {}).get("model") for cell in cells]
+    if any(model is None for model in models):
         return None
     size: dict = {}
-    for cell in cells:
-        size[cell["model"]] = max(size.get(cell["model"], 0.0), float(cell["initial_params"]))
-    return [size[cell["model"]] for cell in cells]
+    for model, cell in zip(models, cells):
+        size[model] = max(size.get(model, 0.0), float(cell["initial_params"]))
+    return [size[model] for model in models]
 
 
 def _predictor_entry(N, D, L, extrapolate_by, bootstrap_samples, seed, starts) -> dict:
     full = _fit_log(N, D, L, delta=1e-3, starts=starts)
     entry = {name: float(full[name]) for name in PARAM_NAMES}
-    entry.update(objective=float(full["objective"]), converged=bool(full["converged"]))
+    entry.update(objective=float(full["objective"]), converged=bool(full["converged"]), at_bound=full["at_bound"])
     errors = heldout_errors(N, D, L, extrapolate_by=extrapolate_by, starts=starts)
-    entry.update({key: errors[key] for key in ("cv", "cv_rmse", "loo_rmse", "heldout_rmse", "extrapolation_rmse")})
+    entry.update({key: errors[key] for key in ("cv", "cv_rmse", "loo_rmse", "heldout_rmse", "extrapolation_rmse",
+                                               "cv_predictions")})
     intervals = bootstrap_intervals(N, D, L, samples=bootstrap_samples, seed=seed, full_fit=full) \
         if bootstrap_samples > 0 else {}
     entry["intervals"] = {name: [low, high] for name, (low, high) in intervals.items()}

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from store_records import result_record
 
 from orchestrator.store.reader import load_cells
 
@@ -14,40 +15,42 @@ LAW = dict(E=1.5, A=60.0, B=900.0, alpha=0.3, beta=0.25)
 
 
 def write_synthetic_store(root: Path) -> None:
-    """Dense and pruned cells at 3 model sizes and 2 durations; val loss from the law in avg_params."""
+    """Dense and pruned cells at 3 model sizes and 2 durations, shaped as real result.json files (store_records);
+    val loss from the law in avg_params. Plus a torn file and a record without `cell.schedule`."""
     rng = np.random.default_rng(0)
-    index = 0
     for model, dense in (("micro", 2e5), ("tiny", 8e5), ("small", 4.8e6)):
         for tokens in (2e7, 4e7):
             for sparsity, (start, end) in [(0.0, (0.25, 0.75)), (0.5, (0.25, 0.75)), (0.8, (0.0, 0.5)),
                                            (0.8, (0.5, 1.0))]:
-                final = dense * (1 - sparsity)
                 avg = dense * (1 - sparsity * (1 - (start + end) / 2))
                 loss = LAW["E"] + LAW["A"] / avg ** LAW["alpha"] + LAW["B"] / tokens ** LAW["beta"]
                 loss *= 1 + 0.002 * rng.standard_normal()
-                schedule = "none" if sparsity == 0 else "geometric"
-                cell_dir = root / f"{model}-{schedule}-s{sparsity}-w{start}-{end}-T{int(tokens)}-{index}"
+                result = result_record(val_loss=loss, sparsity=sparsity, window=(start, end), model=model,
+                                       initial=dense, avg=avg, tokens=tokens, tokens_per_param=None,
+                                       dense_steps=int(tokens // 1e5))
+                cell_dir = root / result["cell_id"]
                 cell_dir.mkdir(parents=True)
-                result = {"status": "done", "cell_id": cell_dir.name, "val_loss": loss, "final_loss": loss,
-                          "avg_params": avg, "initial_params": dense, "final_params": final, "tokens": tokens,
-                          "steps": 100, "cell": {"model": model, "schedule": schedule, "sparsity": sparsity,
-                                                 "start": start, "end": end, "dense_steps": int(tokens // 1e5),
-                                                 "seed": 0, "tokens_per_param": None}}
                 (cell_dir / "result.json").write_text(json.dumps(result))
+                final = result["final_params"]
                 metrics = [{"step": s, "tokens": tokens * s / 100, "loss": loss + 1.0 / s,
                             "params_current": dense if s < 50 else final, "params_avg": avg} for s in (10, 50, 100)]
                 (cell_dir / "metrics.jsonl").write_text("".join(json.dumps(m) + "\n" for m in metrics))
-                index += 1
     corrupt = root / "torn-cell"
     corrupt.mkdir()
     (corrupt / "result.json").write_text('{"status": "do')
+    no_schedule = result_record(val_loss=2.5, sparsity=0.5, cell_id="no-schedule")
+    del no_schedule["cell"]["schedule"]
+    (root / "no-schedule").mkdir()
+    (root / "no-schedule" / "result.json").write_text(json.dumps(no_schedule))
 
 
 def test_a_corrupt_result_file_is_named_and_skipped(tmp_path):
     write_synthetic_store(tmp_path / "sweep")
     cells, skipped = load_cells(tmp_path / "sweep")
     assert len(cells) == 24
-    assert [Path(path).parent.name for path, _ in skipped] == ["torn-cell"]
+    assert [(Path(path).parent.name, reason.split(":")[0]) for path, reason in skipped] == [
+        ("no-schedule", "unreadable result.json"), ("torn-cell", "unreadable result.json")]
+    assert "missing keys ['cell.schedule']" in skipped[0][1]
     through_uri, _ = load_cells(f"file://{tmp_path / 'sweep'}")  # the pyarrow filesystem path, as for s3:// or gs://
     assert [c["cell_id"] for c in through_uri] == [c["cell_id"] for c in cells]
 
@@ -64,6 +67,8 @@ def test_report_writes_fit_figures_and_report_and_ranks_n_avg_first(tmp_path):
     for constants in fit["predictors"].values():
         assert {"E", "A", "B", "alpha", "beta", "heldout_rmse"} <= set(constants)
     assert fit["best"] == "avg_params"
+    assert fit["predictors"]["avg_params"]["extrapolation_rmse"] < 0.05  # fitted on micro and tiny, scored on small
+    assert "no-schedule" in done.stderr
     pngs = list((tmp_path / "out").glob("*.png"))
     assert len(pngs) >= 4 and all(p.stat().st_size > 1000 for p in pngs)
     report = (tmp_path / "out" / "report.md").read_text()

@@ -1,25 +1,26 @@
 """The paper's three findings on synthetic stores where the answer is planted: each verdict and its numbers."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
+from store_records import result_record
 
 from orchestrator.study.figures import predict_loss
-from orchestrator.study.findings import (_dense_verdict, dense_equivalence_finding, dense_loss_at, findings,
-                                         findings_section, interpolation_error, predictor_finding, window_finding)
+from orchestrator.study.dense_equivalence import (_dense_verdict, dense_equivalence_finding, dense_loss_at,
+                                                  interpolation_error)
+from orchestrator.study.findings import findings, predictor_finding, window_finding
+from orchestrator.study.scaling_law import fit_predictors
+from orchestrator.study.findings_markdown import findings_section
 
 LAW = {"E": 1.5, "A": 30.0, "B": 100.0, "alpha": 0.4, "beta": 0.35}  # losses near 2.4, as at micro scale
 WINDOWS = ((0.0, 0.25), (0.25, 0.75), (0.5, 1.0))
 
 
 def _cell(cell_id: str, *, sparsity: float, window: tuple[float, float], seed: int, val: float,
-          initial: float = 2e5, tokens: float = 4e6, avg_share: float = 0.7, tpp: float = 5.0) -> dict:
-    final = initial * (1 - sparsity)
-    avg = initial if sparsity == 0 else initial * avg_share
-    return {"cell_id": cell_id, "status": "done", "val_loss": val, "avg_params": avg, "initial_params": initial,
-            "final_params": final, "tokens": tokens,
-            "cell": {"model": f"n{initial:g}", "schedule": "none" if sparsity == 0 else "geometric",
-                     "sparsity": sparsity, "start": window[0], "end": window[1], "seed": seed,
-                     "tokens_per_param": tpp, "dense_steps": None, "tokens": tokens}}
+          initial: float = 2e5, tokens: float = 4e6, avg_share: float = 0.7, tpp: float | None = 5.0) -> dict:
+    return result_record(val_loss=val, sparsity=sparsity, window=window, seed=seed, model=f"n{initial:g}",
+                         initial=initial, avg=initial * avg_share, tokens=tokens, tokens_per_param=tpp,
+                         dense_steps=520 if tpp else None, cell_id=cell_id)
 
 
 def _window_cells(paper_offset: float, seed_spread: float = 0.01) -> list[dict]:
@@ -63,20 +64,59 @@ def test_window_finding_without_seeds_has_no_verdict() -> None:
     assert found["noise"] is None and found["holds"] is None and found["n_groups"] == 2
 
 
-def test_predictor_finding_compares_heldout_rmse() -> None:
+def _law_store(size_key: str, *, sizes=(5e4, 1.5e5, 4.5e5), pruned_sizes=None, noise=0.002) -> list[dict]:
+    """Dense and pruned cells (sparsity 0.5 over 0.25–0.75, 0.8 over 0–0.5) at 3 sizes and 4 token counts; the loss
+    follows LAW in the cell's `size_key` with multiplicative noise."""
+    rng = np.random.default_rng(4)
+    cells = []
+    for initial in sizes:
+        for sparsity, window, avg_share in ((0.0, (0.25, 0.75), 1.0), (0.5, (0.25, 0.75), 0.75), (0.8, (0.0, 0.5)
+                                                                                                   , 0.45)):
+            if sparsity and pruned_sizes is not None and initial not in pruned_sizes:
+                continue
+            for tokens in (1e6, 2e6, 4e6, 8e6):
+                cell = result_record(val_loss=1.0, sparsity=sparsity, window=window, model=f"n{initial:g}",
+                                     initial=initial, avg=initial * avg_share, tokens=tokens)
+                cell["val_loss"] = predict_loss(LAW, cell[size_key], tokens) * (1 + noise * rng.standard_normal())
+                cells.append(cell)
+    return cells
+
+
+def _predictors(cells: list[dict]) -> dict:
+    return predictor_finding(fit_predictors(cells, bootstrap_samples=0, starts=4), cells)
+
+
+def test_the_law_on_n_avg_wins_with_intervals_above_zero_on_all_and_on_pruned_cells() -> None:
+    found = _predictors(_law_store("avg_params"))
+    assert found["verdict"] == "holds" and set(found["difference_ci"]) == {"final_params", "initial_params"}
+    assert all(low > 0 for low, _ in found["difference_ci"].values())
+    assert found["pruned_only"]["verdict"] == "holds" and found["pruned_only"]["n_cells"] == 24
+    assert found["ratio_to_avg"]["final_params"] > 1 and found["n_model_sizes"] == 3
+
+
+def test_a_law_on_n_final_makes_the_finding_fail() -> None:
+    found = _predictors(_law_store("final_params"))
+    assert found["verdict"] == "does not hold" and found["difference_ci"]["final_params"][1] < 0
+
+
+def test_one_model_size_is_not_testable_and_names_the_sweep_that_tests_it() -> None:
+    found = _predictors(_law_store("avg_params", sizes=(1.5e5,)))
+    assert found["verdict"] == "not testable" and "experiment=dense_ladder" in found["to_test"]
+    mixed = _predictors(_law_store("avg_params", pruned_sizes=(1.5e5,)))
+    assert mixed["pruned_only"]["verdict"] == "not testable" and mixed["pruned_only"]["n_model_sizes"] == 1
+
+
+def test_a_fit_without_predictions_per_cell_is_not_testable() -> None:
     fit = {"n_cells": 30, "predictors": {"avg_params": {"heldout_rmse": 0.01}, "final_params": {"heldout_rmse": 0.03},
                                          "initial_params": {"heldout_rmse": 0.02}}}
-    found = predictor_finding(fit)
-    assert found["holds"] is True and found["ratio_to_avg"] == {"final_params": 3.0, "initial_params": 2.0}
-    fit["predictors"]["final_params"]["heldout_rmse"] = 0.005
-    assert predictor_finding(fit)["holds"] is False
+    assert predictor_finding(fit)["verdict"] == "not testable"
     assert predictor_finding(None)["holds"] is None
 
 
 def _dense_grid() -> list[dict]:
     """Dense cells on the law LAW, on a grid of 7 sizes × 5 token counts."""
     return [_cell(f"dense-{n:g}-{d:g}", sparsity=0.0, window=(0.0, 0.0), seed=0, initial=n, tokens=d,
-                  val=predict_loss(LAW, n, d))
+                  val=predict_loss(LAW, n, d), tpp=None)
             for n in (5e4, 7e4, 1e5, 1.4e5, 2e5, 2.8e5, 4e5) for d in (1e6, 2e6, 4e6, 8e6, 1.6e7)]
 
 
@@ -135,12 +175,12 @@ def test_no_dense_reference_is_not_testable() -> None:
 
 
 def test_section_states_each_verdict() -> None:
+    law = _law_store("avg_params")
+    fit = fit_predictors(law, bootstrap_samples=0, starts=4)
     cells = _window_cells(paper_offset=0.005) + _dense_grid() + _pruned("avg_params")
-    fit = {"n_cells": 30, "predictors": {name: {"heldout_rmse": rmse} for name, rmse in
-                                         (("avg_params", 0.01), ("final_params", 0.03), ("initial_params", 0.02))}}
-    text = "\n".join(findings_section(findings(cells, fit)))
+    text = "\n".join(findings_section(findings(cells + law, fit)))
     assert "### 1. Pruning over 0.25–0.75 of compute is near-optimal: **holds**" in text
     assert "### 2. The law on N_avg has the lowest held-out error: **holds**" in text
     # the window cells are 0.5–1.4 worse than a dense model of their N_avg: far beyond the seed noise
     assert "### 3. At equal N_avg, pruned loss is close to dense loss: **does not hold**" in text
-    assert "`final_params` 0.03 (3×)" in text
+    assert "95 % paired bootstrap over cells" in text and "Pruned cells only (24, 3 model sizes)" in text

@@ -97,8 +97,8 @@ def test_markdown_embeds_figures_and_states_numbers(tmp_path: Path) -> None:
     assert text == render_report(copy.deepcopy(cells), fit, figures, tmp_path, skipped=skipped)
     for name in figures:
         assert f"![{name}]({name}.png)" in text
-    assert "`avg_params` fits held-out cells best: RMSE 0.02 vs 0.05 for `final_params`" in text
-    assert "(ratio 0.4, difference 0.03)" in text
+    assert "`avg_params` has the lowest held-out RMSE: 0.02 vs 0.05 for `final_params`" in text
+    assert "(ratio 0.4, difference 0.03; finding 2 below says whether that is more than chance)" in text
     assert "1.5 [1.4, 1.6]" in text and "| 0.3–0.8 (cubic) |" in text
     assert "## Skipped files" in text and "`runs/x/result.json` | unreadable JSON" in text
     assert "Cells: 20 — diverged (1), done (19)." in text

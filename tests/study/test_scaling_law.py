@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+from store_records import result_record
 
 from orchestrator.study.scaling_law import (PARAM_NAMES, PREDICTORS, bootstrap_intervals, fit_chinchilla,
                                             fit_predictors, heldout_errors, predict)
@@ -32,8 +33,8 @@ def _pruned_cells(seed: int = 0) -> list[dict]:
             for tokens in (2e8, 5e8, 1.2e9, 3e9):
                 avg = initial * (1 + density) / 2
                 loss = float(predict(PLANTED, avg, tokens)) * (1 + 0.002 * rng.standard_normal())
-                cells.append({"model": model, "status": "done", "avg_params": avg, "final_params": initial * density,
-                              "initial_params": initial, "tokens": tokens, "val_loss": loss})
+                cells.append(result_record(val_loss=loss, sparsity=1 - density, window=(0.0, 1.0), model=model,
+                                           initial=initial, avg=avg, final=initial * density, tokens=tokens))
     return cells
 
 
