@@ -14,6 +14,7 @@ import numpy as np
 
 from orchestrator.study.figures import (duration_label, duration_order, is_dense, is_post_training, predict_loss,
                                         val_loss, window_label)
+from orchestrator.study.cells_table import cells_section
 from orchestrator.study.evidence import seed_noise
 from orchestrator.study.findings import findings, window_groups
 from orchestrator.study.findings_markdown import findings_section
@@ -251,6 +252,7 @@ def render_report(cells: list[dict], fit: dict | None, figures: dict[str, Path],
     lines += ["## Best pruning windows", ""] + windows_table(found["windows"])
     lines += spdf_section(cells) + p2
     lines += figures_section(figures, out_dir)
+    lines += cells_section(cells)
     if skipped:
         lines += ["## Skipped files", "", "| path | reason |", "|---|---|"]
         lines += [f"| `{path}` | {reason} |" for path, reason in sorted(skipped)] + [""]

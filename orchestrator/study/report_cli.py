@@ -2,7 +2,7 @@
 
 Reads every cell (naming and skipping unreadable files), fits L = E + A/N^alpha + B/D^beta with N = N_avg, N_final
 and N_initial and scores each on held-out cells, tests the paper's three findings, draws the figures, and writes
-`report.md`, `fit.json`, `findings.json` and the PNGs to --out (default RESULTS_DIR/report). RESULTS_DIR may be a
+`report.md`, `cells.csv` (one row per cell), `fit.json`, `findings.json` and the PNGs to --out (default RESULTS_DIR/report). RESULTS_DIR may be a
 URI of pyarrow's filesystem layer (s3://, gs://, …).
 With --wandb offline|online it also logs a W&B summary run in the sweep's group.
 It also runs by itself at the end of every multirun on the Ray launcher.
@@ -36,6 +36,7 @@ class ReportOutcome:
 def build_report(results_dir: str | Path, out_dir: str | Path | None = None, *, bootstrap: int = 100,
                  wandb_mode: str = "disabled", wandb_project: str = "pruning-journey",
                  wandb_entity: str | None = None) -> ReportOutcome:
+    from orchestrator.study.cells_table import cells_csv
     from orchestrator.study.figure_set import write_figures
     from orchestrator.study.findings import findings
     from orchestrator.study.markdown import pretraining_cells, render_report
@@ -66,6 +67,7 @@ def build_report(results_dir: str | Path, out_dir: str | Path | None = None, *, 
     markdown = render_report(cells, fit, figures, out, skipped=skipped, paper_findings=paper_findings)
     report_path = out / "report.md"
     write_text_atomic(report_path, markdown)
+    write_text_atomic(out / "cells.csv", cells_csv(cells))
     log_summary_run(cells, fit, figures, mode=wandb_mode, project=wandb_project, entity=wandb_entity,
                     group=name, run_dir=out)
     return ReportOutcome(report_path, fit_path, headlines(markdown), skipped)

@@ -69,6 +69,7 @@ def test_report_writes_fit_figures_and_report_and_ranks_n_avg_first(tmp_path):
     assert fit["best"] == "avg_params"
     assert fit["predictors"]["avg_params"]["extrapolation_rmse"] < 0.05  # fitted on micro and tiny, scored on small
     assert "no-schedule" in done.stderr
+    assert len((tmp_path / "out" / "cells.csv").read_text().splitlines()) == 1 + 24
     pngs = list((tmp_path / "out").glob("*.png"))
     assert len(pngs) >= 4 and all(p.stat().st_size > 1000 for p in pngs)
     report = (tmp_path / "out" / "report.md").read_text()
