@@ -76,11 +76,18 @@ def window_groups(cells: list[dict], *, by_schedule: bool) -> dict[tuple, list[d
     return {key: groups[key] for key in sorted(groups, key=lambda k: (k[0], duration_order(k[1]), *k[2:]))}
 
 
-def _seed_sweep_hint(model: str, duration: str) -> str:
+def _window_override(window) -> str:
+    return f"a{round(100 * window[0])}_b{round(100 * window[1])}"
+
+
+def _seed_sweep_hint(model: str, duration: str, rows: list[dict]) -> str:
+    """The sweep that measures this budget's seed noise: seeds 1 and 2 of the paper window and each group's best."""
     budget = (f"budget.tokens_per_param={duration[3:]}" if duration.startswith("tpp")
               else f"budget.tokens_per_param=null budget.dense_steps={duration[5:]}")
-    return (f"orchestrator-train -m experiment=journey80 model={model} {budget} window=a25_b75,a0_b25,a50_b100 "
-            "pruning.sparsity=0.4,0.8 seed=1,2")
+    windows = sorted({_window_override(PAPER_WINDOW)} | {_window_override(r["best_window"]) for r in rows})
+    sparsities = ",".join(sorted({f"{r['sparsity']:g}" for r in rows}))
+    return (f"orchestrator-train -m experiment={rows[0]['sweep']} model={model} {budget} window={','.join(windows)} "
+            f"pruning.sparsity={sparsities} seed=1,2")
 
 
 def _duration_summary(model: str, duration: str, rows: list[dict]) -> dict:
@@ -97,7 +104,7 @@ def _duration_summary(model: str, duration: str, rows: list[dict]) -> dict:
                **verdict_of(holds)}
     if holds is None:
         summary["to_test"] = (f"no config at this budget was run with several seeds, so its seed noise is unknown; "
-                              f"this sweep would test it: `{_seed_sweep_hint(model, duration)}`")
+                              f"this sweep would test it: `{_seed_sweep_hint(model, duration, rows)}`")
     return summary
 
 
@@ -108,7 +115,8 @@ def window_finding(cells: list[dict]) -> dict:
     for (model, duration, sparsity, schedule), group in window_groups(cells, by_schedule=True).items():
         row = _window_row(group, noise.get((model, duration)))
         if row is not None:
-            rows.append({"model": model, "duration": duration, "sparsity": sparsity, "schedule": schedule, **row})
+            rows.append({"model": model, "duration": duration, "sparsity": sparsity, "schedule": schedule,
+                         "sweep": group[0].get("sweep") or "journey80", **row})
     budgets: dict[tuple[str, str], list[dict]] = {}
     for r in rows:
         budgets.setdefault((r["model"], r["duration"]), []).append(r)

@@ -103,9 +103,8 @@ def _predictor_lines(found: dict) -> list[str]:
 def _dense_lines(found: dict) -> list[str]:
     lines = ["### 3. At equal N_avg, pruned loss is close to dense loss: " + _verdict(found), ""] + _to_test(found)
     if "gap" not in found:
-        return lines + [f"No pruned cell has a dense reference: its N_avg and tokens must lie within the dense "
-                        f"cells' sizes and token counts (here {found['n_dense']} dense, {found['n_pruned']} "
-                        "pruned).", ""]
+        return lines + [f"- A pruned cell's N_avg and tokens must lie within the dense cells' sizes and token counts "
+                        f"(here {found['n_dense']} dense, {found['n_pruned']} pruned).", ""]
     gap, contrast = found["gap"], found["contrast"]
     sizes = ", ".join(f"{n:.4g}" for n in found["dense_sizes"])
     lines += [f"- Dense reference: the {found['n_dense']} dense cells (sizes {sizes}), interpolated in log tokens "

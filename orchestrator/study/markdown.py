@@ -5,7 +5,6 @@ markdown (the caller writes it). Every sentence is built from data; nothing is w
 """
 from __future__ import annotations
 
-import math
 import os
 from collections import Counter
 from pathlib import Path
@@ -15,6 +14,7 @@ import numpy as np
 from orchestrator.study.figures import (duration_label, duration_order, is_dense, is_post_training, predict_loss,
                                         val_loss, window_label)
 from orchestrator.study.cells_table import cells_section
+from orchestrator.study.dense_equivalence import dense_equivalence_finding
 from orchestrator.study.evidence import seed_noise
 from orchestrator.study.findings import findings, window_groups
 from orchestrator.study.findings_markdown import findings_section
@@ -71,49 +71,12 @@ def predictor_comparison(fit: dict) -> dict | None:
     }
 
 
-def _positive(cell: dict, key: str) -> float:
-    """A numeric field of a cell as a float, 0.0 when missing or None."""
-    return float(cell.get(key) or 0.0)
-
-
-def _interpolated_dense(dense: list[dict], cell: dict) -> float | None:
-    """Dense val loss at the cell's avg_params, interpolated in log N among dense cells of its duration."""
-    points = sorted({(_positive(c, "avg_params"), val_loss(c)) for c in dense
-                     if duration_label(c) == duration_label(cell) and _positive(c, "avg_params") > 0})
-    n = _positive(cell, "avg_params")
-    if len({p[0] for p in points}) < 2 or not points[0][0] <= n <= points[-1][0]:
-        return None
-    return float(np.interp(math.log(n), [math.log(p[0]) for p in points], [p[1] for p in points]))
-
-
-def dense_gap(cells: list[dict], fit: dict) -> dict:
-    """Pruned val loss minus the loss of a dense model of equal N_avg and tokens: mean and max, absolute and %."""
-    law = (fit.get("predictors") or {}).get("avg_params")
-    dense = [c for c in cells if is_dense(c) and val_loss(c) is not None]
-    method = "avg_params law" if law else "interpolation between dense cells"
-    gaps = []
-    for cell in sorted(cells, key=lambda c: c["cell_id"]):
-        n, d = _positive(cell, "avg_params"), _positive(cell, "tokens")
-        if is_dense(cell) or val_loss(cell) is None or n <= 0 or (law and d <= 0):
-            continue
-        ref = predict_loss(law, n, d) if law \
-            else _interpolated_dense(dense, cell)
-        if ref is not None and ref > 0:
-            gaps.append((val_loss(cell) - ref, 100 * (val_loss(cell) - ref) / ref, cell["cell_id"]))
-    if not gaps:
-        return {"method": method, "n": 0, "n_dense": len(dense)}
-    worst = max(gaps)
-    return {
-        "method": method, "n": len(gaps), "n_dense": len(dense),
-        "mean": float(np.mean([g[0] for g in gaps])), "mean_pct": float(np.mean([g[1] for g in gaps])),
-        "max": worst[0], "max_pct": worst[1], "max_cell": worst[2],
-    }
-
-
 def conclusions(cells: list[dict], fit: dict | None) -> dict:
-    """The headline numbers: best windows, best size predictor, and the pruned-vs-dense loss gap."""
+    """The headline numbers: best windows, best size predictor, and the pruned-vs-dense loss gap (finding 3's: read
+    off the dense cells without a law, so the headline and the finding are one number)."""
     fit = fit or {}
-    return {"windows": best_windows(cells), "predictor": predictor_comparison(fit), "dense_gap": dense_gap(cells, fit)}
+    return {"windows": best_windows(cells), "predictor": predictor_comparison(fit),
+            "dense_gap": dense_equivalence_finding(cells)}
 
 
 def _counts(values: list[str]) -> str:
@@ -160,14 +123,15 @@ def _windows_bullet(rows: list[dict]) -> str:
             f"{top['best_window']} at sparsity {top['sparsity']:g}, {top['duration']} ({top['model']}).")
 
 
-def _gap_bullet(gap: dict) -> str:
-    """Headline sentence on pruned vs dense models of equal N_avg."""
-    if gap["n"] == 0:
-        return (f"- Pruned vs dense of equal N_avg: n/a — no dense reference ({gap['n_dense']} dense cells, "
-                f"method: {gap['method']}).")
-    return (f"- Pruned vs dense of equal N_avg ({gap['method']}, {gap['n']} pruned cells): val loss gap mean "
-            f"{gap['mean']:+.4f} ({gap['mean_pct']:+.2f} %), max {gap['max']:+.4f} ({gap['max_pct']:+.2f} %) "
-            f"for `{gap['max_cell']}`.")
+def _gap_bullet(found: dict) -> str:
+    """Headline sentence on pruned vs dense models of equal N_avg (finding 3)."""
+    if "gap" not in found:
+        return (f"- Pruned vs dense of equal N_avg and tokens: not testable — no dense reference for any pruned cell "
+                f"({found['n_dense']} dense, {found['n_pruned']} pruned cells; finding 3 below).")
+    gap = found["gap"]
+    return (f"- Pruned vs dense of equal N_avg and tokens (dense loss read off the dense cells, no law; finding 3): "
+            f"{gap['n']} pruned cells, val loss gap mean {gap['mean']:+.4f} ({found['mean_pct']:+.2f} %), range "
+            f"{gap['min']:+.4f} to {gap['max']:+.4f}: **{found['verdict']}**.")
 
 
 def _with_interval(entry: dict, name: str) -> str:

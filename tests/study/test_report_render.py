@@ -85,8 +85,8 @@ def test_conclusions_find_planted_window_predictor_and_gap() -> None:
     comp = found["predictor"]
     assert comp["best"] == "avg_params" and comp["runner_up"] == "final_params"
     assert abs(comp["ratio"] - 0.4) < 1e-9 and abs(comp["difference"] - 0.03) < 1e-9
-    gap = found["dense_gap"]
-    assert gap["method"] == "avg_params law" and gap["n"] == 16 and gap["max"] >= gap["mean"]
+    gap = found["dense_gap"]  # finding 3's: the pruned cells at 100 steps lie inside the dense sizes there
+    assert gap["gap"]["n"] == 8 and gap["gap"]["max"] >= gap["gap"]["mean"] and gap["no_reference"] == 8
 
 
 def test_markdown_embeds_figures_and_states_numbers(tmp_path: Path) -> None:
@@ -105,13 +105,13 @@ def test_markdown_embeds_figures_and_states_numbers(tmp_path: Path) -> None:
     assert "TODO" not in text and "TBD" not in text
 
 
-def test_dense_gap_interpolates_without_fit() -> None:
-    fit = make_fit()
-    del fit["predictors"]["avg_params"]
-    gap = conclusions(make_cells(), fit)["dense_gap"]
-    # avg_params of pruned cells (0.75e6, 0.6e6) lie inside the dense range at 100 steps only.
-    assert gap["method"] == "interpolation between dense cells" and gap["n"] == 8
-    assert gap["mean"] > 0 and "max_cell" in gap
+def test_the_headline_gap_is_finding_3s_number() -> None:
+    cells = make_cells()
+    text = render_report(cells, make_fit(), {}, Path("."))
+    gap = conclusions(cells, make_fit())["dense_gap"]["gap"]
+    headline = next(line for line in text.splitlines() if line.startswith("- Pruned vs dense"))
+    assert f"mean {gap['mean']:+.4f}" in headline and "no law; finding 3" in headline
+    assert f"mean {gap['mean']:+.4f}" in text.split("### 3.")[1]
 
 
 def test_missing_data_degrades_gracefully(tmp_path: Path) -> None:
@@ -119,7 +119,7 @@ def test_missing_data_degrades_gracefully(tmp_path: Path) -> None:
     found = conclusions(cells, None)
     assert all(r["noise"] is None and r["noise_label"] == "n/a — one seed" for r in found["windows"])
     assert all(r["significant"] is None for r in found["windows"])
-    assert found["predictor"] is None and found["dense_gap"]["n"] == 0
+    assert found["predictor"] is None and found["dense_gap"]["verdict"] == "not testable"
     cells.append({**cells[0], "cell_id": "failed-0", "status": "failed", "val_loss": None, "avg_params": None,
                   "tokens": 0, "metrics": []})
     figures = write_figures(cells, None, tmp_path)
