@@ -40,6 +40,7 @@ DATA_FORMATS = ("text", "tokens")
 NAMED_TOKENIZERS = ("byte", "enwiki-bpe")  # orchestrator/data/tokenizer.py; any other value is a tokenizer.json
 TOKEN_DTYPES = ("uint16", "uint32")
 PRECISIONS = ("auto", "fp32", "bf16", "bf16_autocast")
+BUDGET_COMPUTES = ("linear", "total")  # what a step's compute counts: the prunable linear weights, or + attention
 
 
 def resolved_precision(precision: str, on_gpu: bool) -> str:
@@ -138,12 +139,18 @@ class PruningConfig:
 @dataclass
 class BudgetConfig:
     """The compute budget C in dense-equivalent training steps: given directly (`dense_steps`), or from the
-    preset's size as `tokens_per_param` × (linear parameters of the dense model) ÷ (tokens per step)."""
+    preset's size as `tokens_per_param` × (linear parameters of the dense model) ÷ (tokens per step).
+
+    `compute` says what a step costs. linear (the paper's definition): 6 FLOPs per nonzero prunable weight per token,
+    so a step at density ρ costs ρ dense steps. total: the attention scores' FLOPs too (`attention_flops_per_token`,
+    never pruned), a share q of a dense step, so a step costs q + (1 - q)·ρ and a sparse cell trains fewer steps."""
 
     dense_steps: Optional[int] = 1000
     tokens_per_param: Optional[float] = None  # e.g. 20 (Chinchilla's ratio) = 1x, 40 = 2x
+    compute: str = "linear"  # linear | total: the FLOPs the planner holds equal (see above)
 
     def __post_init__(self) -> None:
+        _one_of("budget.compute", self.compute, BUDGET_COMPUTES)
         _require((self.dense_steps is None) != (self.tokens_per_param is None), "budget.dense_steps",
                  "set when budget.tokens_per_param is null, and null when it is set (exactly one of the two)",
                  self.dense_steps)
@@ -310,6 +317,9 @@ class Config:
         _require(self.pruning.schedule != "static" or self.model_vocab_size() is not None, "data.vocab_size",
                  "set with pruning=static when the vocabulary is the data's (data=tokens, or a tokenizer file): the "
                  "dense LM head's share of the weights sets the cell's compute", None)
+        _require(self.budget.compute == "linear" or self.model_vocab_size() is not None, "data.vocab_size",
+                 "set with budget.compute=total when the vocabulary is the data's (data=tokens, or a tokenizer "
+                 "file): the LM head's FLOPs set the attention's share of a step", None)
         _require(self.seed >= 0, "seed", ">= 0", self.seed)
         _require(bool(self.results_dir.strip()), "results_dir", "a non-empty path", self.results_dir)
         _require(bool(self.sweep.strip()) and "/" not in self.sweep, "sweep", "a non-empty name without '/'",
@@ -343,6 +353,19 @@ def linear_params(preset_name: str, vocab_size: int | None = None) -> int:
     c = PRESETS[preset_name]
     vocab = c.vocab_size if vocab_size is None else vocab_size
     return c.n_layer * (4 * c.d_model * c.d_model + 2 * c.d_model * c.d_mlp) + c.d_model * vocab
+
+
+def attention_flops_per_token(preset_name: str, context: int) -> int:
+    """Attention-score FLOPs per token, forward and backward, as Kaplan et al. (2020) count them: 2·n_layer·context·
+    d_model forward (QKᵀ and the weighted sum of V over the full context), ×3 with the backward. Never pruned."""
+    c = PRESETS[preset_name]
+    return 6 * c.n_layer * context * c.d_model
+
+
+def attention_share(preset_name: str, vocab_size: int | None, context: int) -> float:
+    """q: the attention scores' share of a dense step's FLOPs, attention ÷ (6·linear_params + attention)."""
+    attention = attention_flops_per_token(preset_name, context)
+    return attention / (6 * linear_params(preset_name, vocab_size) + attention)
 
 
 def static_masked_fraction(preset_name: str, vocab_size: int | None = None) -> float:

@@ -10,6 +10,14 @@ k = 0..n-1. An event at step t is applied BEFORE step t trains.
 - one_shot: a single event (n = 1):         kept_0 = 1 - s
 
 Every schedule reaches exactly kept_{n-1} = 1 - s at its last event.
+
+Our cubic is Zhu & Gupta's shifted one interval earlier. Theirs (torch.ao.pruning's CubicSL.sparsity_compute_fn,
+s_0 = 0) is s_t = s · (1 - (1 - (t - t_0)/(n·Δt))^3) over n intervals, so n + 1 events at t_0, t_0 + Δt, ...,
+t_0 + n·Δt, the first at sparsity 0. Ours with n events is their events 1..n of that (n + 1)-event schedule:
+sparsity_k = CubicSL's s at t = t_0 + (k + 1)·Δt, i.e. their t_0 is our t_start - f. No event is wasted at sparsity
+0: our first event already prunes, and the target is reached at our event n - 1 (their event n). For s = 0.8 and six
+events, CubicSL (five intervals) gives [0, .390, .627, .749, .794, .8] and ours [.337, .563, .700, .770, .796, .8]
+(CubicSL's events 1..6 over six intervals); with five events ours is [.390, .627, .749, .794, .8].
 """
 from __future__ import annotations
 

@@ -4,7 +4,8 @@ masked weight, never changed during pre-training; fine-tuning then drops it and 
 
 The mask covers the attention and MLP linear kernels of the blocks; embeddings, norms, biases and the LM head stay
 dense (`static_masked_weights`). Its plan trains the dense run's tokens (T = C steps) at a lower compute: each step
-costs the density of the prunable weights, 1 - s·f, f being the masked share of them (`plan_static`).
+costs the density of the prunable weights, 1 - s·f, f being the masked share of them (`plan_static`), or
+q + (1 - q)(1 - s·f) when a share q of the dense compute is not prunable (pruning.plan.step_cost).
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import torch
 import torch.nn as nn
 
 from pruning.magnitude import GlobalMagnitudePruner, MaskTarget
-from pruning.plan import Plan
+from pruning.plan import Plan, check_fixed_cost, step_cost
 
 STATIC = "static"
 DENSE_KERNELS = ("lm_head",)  # prunable kernels the static mask leaves dense
@@ -23,18 +24,20 @@ def static_masked_weights(prunable: dict[str, nn.Parameter]) -> dict[str, nn.Par
     return {name: p for name, p in prunable.items() if name.split(".")[0] not in DENSE_KERNELS}
 
 
-def plan_static(*, sparsity: float, dense_steps: int, masked_fraction: float) -> Plan:
-    """Equal tokens to the dense run (T = C) at density 1 - s·f from step 0; compute = T·(1 - s·f)."""
+def plan_static(*, sparsity: float, dense_steps: int, masked_fraction: float, fixed_cost: float = 0.0) -> Plan:
+    """Equal tokens to the dense run (T = C) at density 1 - s·f from step 0; compute = T·(q + (1 - q)(1 - s·f)),
+    q = `fixed_cost` (0: T·(1 - s·f))."""
     if not 0.0 <= sparsity < 1.0:
         raise ValueError(f"pruning.sparsity must be in [0, 1), got {sparsity}")
     if not isinstance(dense_steps, int) or dense_steps < 1:
         raise ValueError(f"budget.dense_steps must be a positive integer, got {dense_steps!r}")
     if not 0.0 < masked_fraction <= 1.0:
         raise ValueError(f"masked_fraction must be in (0, 1], got {masked_fraction}")
+    check_fixed_cost(fixed_cost)
     density = 1.0 - sparsity * masked_fraction
     return Plan(schedule=STATIC, sparsity=sparsity, start=0.0, end=0.0, every=1, dense_steps=dense_steps,
                 t_start=0, t_end=0, n_events=1, total_steps=dense_steps, avg_density=density,
-                window_density=1.0, compute=dense_steps * density)
+                window_density=1.0, compute=dense_steps * step_cost(density, fixed_cost))
 
 
 class FixedMaskPruner(GlobalMagnitudePruner):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import traceback
 
+from orchestrator.config import attention_flops_per_token
 from orchestrator.data import epochs_for
 from orchestrator.store.cell_id import cell_coordinates
 from pruning.accounting import ParamAccountant
@@ -18,6 +19,8 @@ def cell_result(job, *, status: str, steps: int, final_loss: float, val_loss: fl
                 accountant: ParamAccountant, n_prunable: int, wall_seconds: float,
                 resumed_from: list[int], finetune: dict | None = None) -> dict:
     tokens = steps * job.tokens_per_step
+    pretrain_flops = 6.0 * accountant.avg_params * tokens
+    attention_flops = float(attention_flops_per_token(job.config.model.preset, job.config.model.context) * tokens)
     result = {
         "status": status,
         "cell_id": job.cell_id,
@@ -35,9 +38,14 @@ def cell_result(job, *, status: str, steps: int, final_loss: float, val_loss: fl
         "epochs": epochs_for(tokens, job.data.n_train_tokens),
         "wall_seconds": wall_seconds,  # of the last attempt only, when resumed
         "resumed_from_steps": resumed_from,  # the checkpoint steps this cell was resumed from, oldest first
-        # pre-training compute counted as the planner counts it (density-weighted): Σ_t nonzero prunable weights(t)
-        # × 6 FLOPs per weight per token — the linear kernels' FLOPs, attention scores and embeddings left out
-        "pretrain_flops": 6.0 * accountant.avg_params * tokens,
+        # pre-training compute as budget.compute=linear counts it (density-weighted): Σ_t nonzero prunable
+        # weights(t) × 6 FLOPs per weight per token — the linear kernels' FLOPs, attention scores and embeddings out
+        "pretrain_flops": pretrain_flops,
+        # the attention scores' FLOPs (Kaplan et al.: 6·n_layer·context·d_model per token), never pruned;
+        # budget.compute=total plans at equal total_flops
+        "attention_flops": attention_flops,
+        "total_flops": pretrain_flops + attention_flops,
+        "budget_compute": job.config.budget.compute,
         "vocab_size": job.vocab_size,  # the model's: the data's, padded up to model.vocab_multiple
         "data_vocab_size": job.data.vocab_size,
     }

@@ -24,7 +24,7 @@ from orchestrator.cell.p2_base import base_config, base_summary
 from orchestrator.cell.preflight import as_finetune_error, check_finetune_split
 from orchestrator.cell.result import failed_result
 from orchestrator.cell.worker import run_worker
-from orchestrator.config import Config, static_masked_fraction
+from orchestrator.config import Config, attention_share, static_masked_fraction
 from orchestrator.data import DataError, epochs_for, prepare_corpus
 from orchestrator.store.cell_id import cell_id
 from orchestrator.store.files import CellPaths, is_finished, read_json, write_json_atomic, write_text_atomic
@@ -36,6 +36,14 @@ from pruning.static import STATIC, plan_static
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
+def fixed_cost(config: Config) -> float:
+    """q, the share of a dense step's compute that pruning leaves: 0 with budget.compute=linear (only the prunable
+    weights are counted), the attention scores' share of the model's FLOPs at its context with budget.compute=total."""
+    if config.budget.compute == "linear":
+        return 0.0
+    return attention_share(config.model.preset, config.model_vocab_size(), config.model.context)
+
+
 def plan_cell(config: Config) -> Plan:
     pruning = config.pruning
     if config.structured.method != "none":  # P²: the cell's own steps are the post-training (the base is a cell)
@@ -43,10 +51,12 @@ def plan_cell(config: Config) -> Plan:
                                 schedule="none")
     if pruning.schedule == STATIC:
         return plan_static(sparsity=pruning.sparsity, dense_steps=config.budget.dense_steps,
-                           masked_fraction=static_masked_fraction(config.model.preset, config.model_vocab_size()))
+                           masked_fraction=static_masked_fraction(config.model.preset, config.model_vocab_size()),
+                           fixed_cost=fixed_cost(config))
     return plan_iso_compute(sparsity=pruning.sparsity, dense_steps=config.budget.dense_steps, start=pruning.start,
                             end=pruning.end, every=pruning.every,
-                            schedule="none" if pruning.schedule == "none" else pruning.schedule)
+                            schedule="none" if pruning.schedule == "none" else pruning.schedule,
+                            fixed_cost=fixed_cost(config))
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,8 @@ def _semantic_fields(config: Config) -> dict:
         fields.pop("finetune")
     if config.structured.method == "none":
         fields.pop("structured")
+    if config.budget.compute == "linear":
+        fields["budget"].pop("compute")
     fields["data"].pop("cache_dir")
     if config.data.format == "text":
         for key in ("format", "dtype", "vocab_size", "eos_id"):

@@ -8,12 +8,7 @@ added; older records get it from the preset (at its default context, the only on
 from __future__ import annotations
 
 from model.gpt import PRESETS
-
-
-def attention_flops_per_token(preset: str, context: int) -> int:
-    """6 · n_layer · context · d_model: the attention scores' forward and backward FLOPs per token."""
-    c = PRESETS[preset]
-    return 6 * c.n_layer * context * c.d_model
+from orchestrator.config import attention_flops_per_token
 
 
 def _attention_per_token(cell: dict) -> float | None:

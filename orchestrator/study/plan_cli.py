@@ -24,6 +24,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--end", type=float, default=0.75, help="pruning ends at this fraction of compute")
     parser.add_argument("--every", type=int, default=100, help="steps between prune events")
     parser.add_argument("--schedule", choices=("none",) + tuple(SCHEDULES), default="geometric")
+    parser.add_argument("--fixed-cost", type=float, default=0.0,
+                        help="q in [0, 1): the share of a dense step's FLOPs that pruning leaves (attention, as "
+                             "budget.compute=total counts it); 0 counts the prunable linear weights only")
     return parser.parse_args(argv)
 
 
@@ -37,7 +40,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         plan = plan_iso_compute(sparsity=args.sparsity, dense_steps=args.dense_steps, start=args.start,
-                                end=args.end, every=args.every, schedule=args.schedule)
+                                end=args.end, every=args.every, schedule=args.schedule,
+                                fixed_cost=args.fixed_cost)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
