@@ -1,18 +1,19 @@
 """Weights & Biases tracking, from rank 0 only.
 
 Offline by default: the run's files live inside the cell directory (`<cell>/wandb/offline-run-*`) and
-`wandb sync` uploads them later. `disabled` starts nothing and writes nothing. The run id is derived from the
-sweep and cell id, so a resumed cell continues its own run. Metrics use `tokens` as the x-axis.
+`wandb sync` uploads them later. `disabled` starts nothing and writes nothing. The run id hashes the store's salt
+(orchestrator.store.identity), the sweep and the cell id, so a resumed cell continues its own run and another store's
+run of the same config is another run. Metrics use `tokens` as the x-axis; system stats are on for GPU cells.
 """
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from orchestrator.config import WandbConfig
+from orchestrator.store.identity import store_salt, wandb_run_id
 
 if TYPE_CHECKING:
     from orchestrator.cell.job import CellJob
@@ -29,15 +30,11 @@ def run_config(job: CellJob) -> dict:
     return job.resolved | {"budget": budget, "model": model, "plan": job.plan.to_dict()}
 
 
-def wandb_run_id(sweep: str, cell_id: str) -> str:
-    return hashlib.sha256(f"{sweep}/{cell_id}".encode()).hexdigest()[:16]
-
-
 class Tracker:
     """A thin handle on one W&B run; every method is a no-op when W&B is disabled."""
 
-    def __init__(self, settings: WandbConfig, *, run_dir: Path, sweep: str, cell_id: str, config: dict,
-                 tags: list[str]) -> None:
+    def __init__(self, settings: WandbConfig, *, run_dir: Path, store: str, sweep: str, cell_id: str, config: dict,
+                 tags: list[str], system_stats: bool = False) -> None:
         self.run = None
         if settings.mode == "disabled":
             return
@@ -46,9 +43,9 @@ class Tracker:
         os.environ.setdefault("WANDB_SILENT", "true")
         self.run = wandb.init(
             mode=settings.mode, dir=str(run_dir), project=settings.project, entity=settings.entity,
-            id=wandb_run_id(sweep, cell_id), name=cell_id, group=sweep, job_type="cell",
+            id=wandb_run_id(store_salt(store), sweep, cell_id), name=cell_id, group=sweep, job_type="cell",
             tags=[*settings.tags, *tags], config=config, resume="allow", reinit="create_new",
-            settings=wandb.Settings(console="off", x_disable_stats=True),
+            settings=wandb.Settings(console="off", x_disable_stats=not system_stats),
         )
         self.run.define_metric("tokens")
         for name in METRICS:

@@ -166,9 +166,10 @@ class CellTrainer:
         self.metrics, self.tracker = MetricsLog(job.paths.metrics), None
         if place.is_main:
             self.metrics.truncate_after(self.progress.step)
-            self.tracker = Tracker(self.config.wandb, run_dir=job.paths.root, sweep=self.config.sweep,
-                                   cell_id=job.cell_id, config=run_config(job),
-                                   tags=[f"{k}={v}" for k, v in cell_coordinates(self.config).items() if v is not None])
+            self.tracker = Tracker(self.config.wandb, run_dir=job.paths.root, store=self.config.results_dir,
+                                   sweep=self.config.sweep, cell_id=job.cell_id, config=run_config(job),
+                                   tags=[f"{k}={v}" for k, v in cell_coordinates(self.config).items() if v is not None],
+                                   system_stats=self.device.type == "cuda")
 
     def n_nonzero(self) -> int:
         pruner = self.pruner

@@ -4,7 +4,7 @@ Reads every cell (naming and skipping unreadable files), fits L = E + A/N^alpha 
 and N_initial and scores each on held-out cells, tests the paper's three findings, draws the figures, and writes
 `report.md`, `cells.csv` (one row per cell), `fit.json`, `findings.json` and the PNGs to --out (default RESULTS_DIR/report). RESULTS_DIR may be a
 URI of pyarrow's filesystem layer (s3://, gs://, …).
-With --wandb offline|online it also logs a W&B summary run in the sweep's group.
+With --wandb offline|online it also logs a W&B summary run in each sweep's group, one per sweep, with a stable id.
 It also runs by itself at the end of every multirun on the Ray launcher.
 """
 from __future__ import annotations
@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from orchestrator.store.files import write_json_atomic, write_text_atomic
+from orchestrator.store.identity import store_salt
 from orchestrator.store.reader import load_cells
 from orchestrator.store.uri import is_uri
 
@@ -42,7 +43,7 @@ def build_report(results_dir: str | Path, out_dir: str | Path | None = None, *, 
     from orchestrator.study.markdown import pretraining_cells, render_report
     from orchestrator.study.p2_report import p2_fits
     from orchestrator.study.scaling_law import fit_predictors, fittable_cells
-    from orchestrator.study.wandb_summary import log_summary_run
+    from orchestrator.study.wandb_summary import log_summary_runs
 
     name = str(results_dir).rstrip("/").rsplit("/", 1)[-1]
     if out_dir is None:  # beside the cells for a local store; ./report-<name> for a URI
@@ -68,9 +69,20 @@ def build_report(results_dir: str | Path, out_dir: str | Path | None = None, *, 
     report_path = out / "report.md"
     write_text_atomic(report_path, markdown)
     write_text_atomic(out / "cells.csv", cells_csv(cells))
-    log_summary_run(cells, fit, figures, mode=wandb_mode, project=wandb_project, entity=wandb_entity,
-                    group=name, run_dir=out)
+    if wandb_mode != "disabled":
+        log_summary_runs(cells, fit, figures, mode=wandb_mode, project=wandb_project, entity=wandb_entity,
+                         salt=store_salt(store_root(results_dir, cells)), run_dir=out)
     return ReportOutcome(report_path, fit_path, headlines(markdown), skipped)
+
+
+def store_root(results_dir: str | Path, cells: list[dict]) -> str | Path:
+    """The store a report reads: RESULTS_DIR itself, or its parent when RESULTS_DIR is one sweep's folder (its cells
+    sit directly in it)."""
+    text = str(results_dir).rstrip("/")
+    parent, _, leaf = text.rpartition("/")
+    if parent and all(str(cell.get("cell_dir", "")).rstrip("/").rsplit("/", 2)[-2] == leaf for cell in cells):
+        return parent if is_uri(results_dir) else Path(results_dir).resolve().parent
+    return results_dir
 
 
 def headlines(markdown: str) -> list[str]:
@@ -102,7 +114,8 @@ def main(argv: list[str] | None = None) -> int:
                                                     "(default RESULTS_DIR/report)")
     parser.add_argument("--bootstrap", type=int, default=100, help="bootstrap resamples for the 95%% intervals")
     parser.add_argument("--wandb", choices=("offline", "online", "disabled"), default="disabled",
-                        help="also log a W&B summary run (group = the results folder's name)")
+                        help="also log a W&B summary run per sweep (group = the sweep; a stable id, so a rerun "
+                             "updates it)")
     parser.add_argument("--wandb-project", default="pruning-journey")
     args = parser.parse_args(argv)
     try:

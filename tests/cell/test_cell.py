@@ -151,10 +151,18 @@ def test_pruned_weights_stay_zero_under_zero_stage(tiny, stage):
     assert nonzero == outcome.result["final_params"]
 
 
-def test_wandb_offline_run_lives_in_the_cell_directory(tiny):
+def test_wandb_offline_run_lives_in_the_cell_directory_under_a_run_id_salted_per_store(tiny, tmp_path):
+    from orchestrator.store.identity import store_salt, wandb_run_id
+
     outcome = run(tiny + ["pruning=none", "wandb.mode=offline"])
     runs = list((outcome.paths.root / "wandb").glob("offline-run-*"))
     assert len(runs) == 1 and any(runs[0].glob("*.wandb"))
+    salt = store_salt(tmp_path / "results")  # made by the cell: .store.json in the store
+    assert runs[0].name.endswith("-" + wandb_run_id(salt, "default", outcome.result["cell_id"]))
+    other = run([*tiny, "pruning=none", "wandb.mode=offline", f"results_dir={tmp_path / 'other'}"])
+    assert other.result["cell_id"] == outcome.result["cell_id"]  # the same cell in another store: another W&B run
+    [other_run] = (other.paths.root / "wandb").glob("offline-run-*")
+    assert other_run.name.rsplit("-", 1)[1] != runs[0].name.rsplit("-", 1)[1]
 
 
 def test_the_wandb_run_gets_the_resolved_budget_the_plan_and_no_empty_tags(tiny, monkeypatch):

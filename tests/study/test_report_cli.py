@@ -82,3 +82,22 @@ def test_report_rejects_a_missing_store(tmp_path):
     done = subprocess.run([str(BIN / "orchestrator-report"), str(tmp_path / "nope")], capture_output=True,
                           text=True, timeout=120)
     assert done.returncode == 2 and "RESULTS_DIR" in done.stderr
+
+
+def test_each_sweep_keeps_one_summary_run_whose_id_a_rerun_reuses(tmp_path):
+    from orchestrator.study.report_cli import build_report
+
+    for sweep in ("alpha", "beta"):
+        write_synthetic_store(tmp_path / "store" / sweep)
+        for path in (tmp_path / "store" / sweep).glob("*/result.json"):
+            if path.parent.name != "torn-cell":
+                path.write_text(json.dumps(json.loads(path.read_text()) | {"sweep": sweep}))
+    for _ in range(2):
+        build_report(tmp_path / "store", tmp_path / "out", bootstrap=0, wandb_mode="offline")
+    runs = sorted((tmp_path / "out" / "wandb").glob("offline-run-*"))
+    ids = [run.name.rsplit("-", 1)[1] for run in runs]
+    assert len(runs) == 4 and len(set(ids)) == 2  # two sweeps, each its own run, the rerun resuming it
+    build_report(tmp_path / "store" / "alpha", tmp_path / "alpha-out", bootstrap=0, wandb_mode="offline")
+    [alone] = (tmp_path / "alpha-out" / "wandb").glob("offline-run-*")
+    assert alone.name.rsplit("-", 1)[1] in ids  # one sweep's folder is read as part of its store: the same run
+    assert (tmp_path / "store" / ".store.json").is_file()
