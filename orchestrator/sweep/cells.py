@@ -9,6 +9,7 @@ the longest cells first.
 from __future__ import annotations
 
 import copy
+import os
 import re
 from pathlib import Path
 
@@ -20,8 +21,10 @@ from orchestrator.cell.run import plan_cell
 from orchestrator.config import Config, ConfigError, build_config, linear_params
 from orchestrator.data import find_token_files
 from orchestrator.store.cell_id import cell_id
+from orchestrator.store.uri import is_uri
 
 CREDENTIALS_IN_URI = re.compile(r"://[^/@\s]*@")
+RAY_JOB_FOLDER = "runtime_resources/working_dir_files"  # where Ray unpacks a submitted job's working_dir
 
 
 def _task_config(job_config: DictConfig) -> DictConfig:
@@ -57,11 +60,32 @@ def validate_cells(job_configs: list[DictConfig]) -> None:
                               f"both would write {identity}")
         seen[identity] = index
         configs.append(config)
+    if job_configs and _joins_a_cluster(job_configs[0]):
+        for index, config in enumerate(configs):
+            _check_store_reachable_from_the_cluster(config, index, job_configs[index])
     if job_configs and _through_ray_client(job_configs[0]):
         return  # the store and the data live on the cluster's filesystem, not this machine's
     _check_each_once(job_configs, configs, _store_key, check_store_writable)
     _check_each_once(job_configs, configs, _result_key, _check_result)
     _check_each_once(job_configs, configs, _data_key, _check_data)
+
+
+def _joins_a_cluster(job_config: DictConfig) -> bool:
+    """The sweep runs on a Ray cluster, not a Ray of its own: an address to join, or the environment of a job that
+    `ray job submit` started (Ray sets RAY_ADDRESS for it and runs it in the job's package folder)."""
+    return (OmegaConf.select(job_config, "hydra.launcher.address", default=None) is not None
+            or bool(os.environ.get("RAY_ADDRESS")) or RAY_JOB_FOLDER in os.getcwd())
+
+
+def _check_store_reachable_from_the_cluster(config: Config, index: int, job_config: DictConfig) -> None:
+    """A relative results_dir on a cluster resolves in each job's working folder — under `ray job submit`, Ray's
+    per-job package folder — so the store is lost with the cluster and a rerun cannot skip finished cells."""
+    if is_uri(config.results_dir) or Path(config.results_dir).is_absolute():
+        return
+    raise ConfigError(f"cell #{index} ({_label(job_config)}): results_dir must be an absolute path on a filesystem "
+                      f"every node reaches, or a URI (s3://…, gs://…), when the sweep runs on a Ray cluster; "
+                      f"got the relative path {config.results_dir!r}, which would land in {os.getcwd()} (under "
+                      "`ray job submit`, Ray's per-job package folder, lost when the cluster restarts)")
 
 
 def _through_ray_client(job_config: DictConfig) -> bool:

@@ -32,7 +32,7 @@ def test_a_sweep_submitted_with_ray_job_submit_completes(tmp_path):
                     f"--temp-dir={temp_dir}", "--disable-usage-stats"],
                    env=env, check=True, capture_output=True, timeout=180)
     try:
-        for attempt in range(4):  # a head under load can take a while to start the agent that accepts jobs
+        for attempt in range(8):  # a head under load can take a while to start the agent that accepts jobs
             submitted = subprocess.run(
                 [str(BIN / "ray"), "job", "submit", "--address", f"http://127.0.0.1:{dashboard}", "--working-dir",
                  ".", "--runtime-env", "launch/runtime_env.json", "--", "python", "-m", "orchestrator.train", "-m",
@@ -41,7 +41,7 @@ def test_a_sweep_submitted_with_ray_job_submit_completes(tmp_path):
                 cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
             if "No available agent to submit job" not in submitted.stderr:
                 break
-            time.sleep(5)
+            time.sleep(10)
         assert submitted.returncode == 0, submitted.stdout[-3000:] + submitted.stderr[-3000:]
         assert "succeeded" in submitted.stdout
         statuses = [json.loads(p.read_text())["status"] for p in (tmp_path / "store").glob("default/*/result.json")]

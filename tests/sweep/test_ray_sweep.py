@@ -60,6 +60,19 @@ def test_a_cell_the_cluster_can_never_hold_fails_at_once(tmp_path):
     assert "more than the whole cluster has" in done.stderr and "total: 1 done, 1 failed" in done.stderr
 
 
+@pytest.mark.parametrize("how", ["address", "ray job submit"])
+def test_a_relative_store_is_refused_when_the_sweep_runs_on_a_cluster(tmp_path, how):
+    """Checked before Ray is joined: no cluster is needed to see the refusal, and nothing is written."""
+    where = ["hydra.launcher.address=auto"] if how == "address" else []
+    env = os.environ | {"RAY_ADDRESS": "127.0.0.1:1"} if how == "ray job submit" else os.environ
+    done = subprocess.run([str(BIN / "orchestrator-train"), "-m", *TINY, *where, "pruning.sparsity=0.3,0.6",
+                           "results_dir=relative-store"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode != 0
+    assert "results_dir must be an absolute path" in done.stderr and "'relative-store'" in done.stderr
+    assert not any(tmp_path.iterdir())
+
+
 @pytest.mark.slow
 def test_one_bad_cell_stops_the_sweep_before_any_compute(tmp_path):
     done = multirun(*TINY, *RAY, "pruning.sparsity=0.5,1.5", f"results_dir={tmp_path}")
