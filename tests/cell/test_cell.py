@@ -49,7 +49,9 @@ def test_cell_prunes_to_target_and_writes_the_store(tiny):
     assert counts == sorted(counts, reverse=True) and counts[0] == total and counts[-1] == nonzero
     assert result["final_params"] < result["avg_params"] < result["initial_params"]
     assert records[-1]["params_avg"] == result["avg_params"]
-    assert abs(result["avg_params"] / total - plan["avg_density"]) < 0.02
+    # the masks keep round(kept_k·N) weights where the plan counts kept_k·N: at most half a weight apart at each step,
+    # so on average too (recording N before a step's prune event instead would be off by ~1.4 % of N)
+    assert abs(result["avg_params"] - plan["avg_density"] * total) <= 0.5
     assert {"step", "tokens", "loss", "lr", "params_current", "params_avg"} <= set(records[0])
     assert result["val_loss"] is not None and result["cell"]["sparsity"] == 0.75
     assert (paths.config.exists() and result["epochs"] > 0)

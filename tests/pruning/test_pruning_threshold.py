@@ -115,6 +115,22 @@ def test_masks_only_shrink_even_with_unpruned_zeros():
         select_prune_masks(tensors, 1, current_masks=current)
 
 
+@pytest.mark.parametrize("chunk_elems", [1, 2, 1 << 24])
+def test_an_already_pruned_zero_before_a_kept_zero_does_not_use_up_the_ties(chunk_elems):
+    # n_prune is the total pruned AFTER the event, the entries already pruned included. [0, 0, 5] with index 0
+    # already pruned, asked for 2: the 2nd smallest |w| is 0, nothing is below it, and the one tie left to take is
+    # the KEPT zero at index 1. Taking the already-pruned zero at index 0 as "the tie" would leave 1 pruned.
+    tensor = torch.tensor([0.0, 0.0, 5.0])
+    masks = select_prune_masks([tensor], 2, current_masks=[torch.tensor([False, True, True])],
+                               chunk_elems=chunk_elems)
+    assert masks[0].tolist() == [False, False, True]
+    # the same across tensors: the already-pruned zero in the first tensor, the kept zero in the second
+    masks = select_prune_masks([torch.tensor([0.0, 5.0]), torch.tensor([0.0, 7.0])], 2,
+                               current_masks=[torch.tensor([False, True]), torch.tensor([True, True])],
+                               chunk_elems=chunk_elems)
+    assert [m.tolist() for m in masks] == [[False, True], [False, True]]
+
+
 def test_nan_magnitudes_are_refused():
     tensors = [torch.randn(5000), torch.full((3000,), float("nan"))]
     for sizes in (dict(), dict(sample_size=100, chunk_elems=500)):

@@ -25,10 +25,12 @@ def test_a_sweep_submitted_with_ray_job_submit_completes(tmp_path):
     token = tmp_path / "ray_auth_token"  # Ray 2.60 clusters require token auth: one token for head and client
     token.write_text(secrets.token_hex(32))
     env |= {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(token)}
-    port, dashboard = free_port(), free_port()
+    port, dashboard, agent = free_port(), free_port(), free_port()
     temp_dir = Path("/tmp") / f"ray-{uuid.uuid4().hex[:8]}"  # short: Ray's socket paths have a length limit
     subprocess.run([str(BIN / "ray"), "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}",
                     "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard}", "--num-cpus=2",
+                    # the job agent's own port: Ray's default (52365) is taken whenever another Ray runs here
+                    f"--dashboard-agent-listen-port={agent}",
                     f"--temp-dir={temp_dir}", "--disable-usage-stats"],
                    env=env, check=True, capture_output=True, timeout=180)
     try:
