@@ -28,6 +28,10 @@ class RayLauncherConf:
     job_resources: Optional[str] = None  # f(DictConfig) -> {"num_cpus": .., "num_gpus": ..} per job
     job_cost: Optional[str] = None  # f(DictConfig) -> float; costliest jobs are submitted first (shorter tail)
     on_sweep_end: Optional[str] = None  # f(DictConfig, list[JobReturn]) -> None; runs even when jobs failed
+    # f(DictConfig, BaseException) -> None, for a job that never ran to its end: refused as unschedulable, or given
+    # up by Ray after max_retries (its process or node kept dying); the app records it (orchestrator-train writes
+    # the cell's failed result.json)
+    on_job_failed: Optional[str] = None
     default_resources: dict[str, Any] = field(default_factory=lambda: {"num_cpus": 1})
     # A job asking for more of a resource than the whole cluster has (GPUs on a CPU cluster) would wait forever;
     # it fails at once instead, unless an autoscaler is expected to add such nodes.

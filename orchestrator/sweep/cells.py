@@ -27,12 +27,12 @@ CREDENTIALS_IN_URI = re.compile(r"://[^/@\s]*@")
 RAY_JOB_FOLDER = "runtime_resources/working_dir_files"  # where Ray unpacks a submitted job's working_dir
 
 
-def _task_config(job_config: DictConfig) -> DictConfig:
+def task_config(job_config: DictConfig) -> DictConfig:
     """The config the task function will see: the job's config without the `hydra` node."""
-    task_config = copy.deepcopy(job_config)
-    with read_write(task_config), open_dict(task_config):
-        task_config.pop("hydra", None)
-    return task_config
+    copied = copy.deepcopy(job_config)
+    with read_write(copied), open_dict(copied):
+        copied.pop("hydra", None)
+    return copied
 
 
 def _label(job_config: DictConfig) -> str:
@@ -46,7 +46,7 @@ def validate_cells(job_configs: list[DictConfig]) -> None:
     seen: dict[str, int] = {}
     for index, job_config in enumerate(job_configs):
         try:
-            config = build_config(_task_config(job_config))
+            config = build_config(task_config(job_config))
             plan_cell(config)
             if config.data.format == "tokens":
                 find_token_files(config.data.path)  # a file, a folder or a glob: DataError when nothing is there
@@ -149,6 +149,6 @@ def cell_resources(job_config: DictConfig) -> dict:
 
 def cell_cost(job_config: DictConfig) -> float:
     """Relative cost of a cell for scheduling: planned steps × tokens per step × linear parameters."""
-    config = build_config(_task_config(job_config))
+    config = build_config(task_config(job_config))
     return float(plan_cell(config).total_steps * config.train.batch_size * config.model.context
                  * linear_params(config.model.preset, config.model_vocab_size()))

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import sys
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -75,9 +76,13 @@ class RayCellLauncher(Launcher):
         Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
         import ray
 
-        from orchestrator.sweep.connect import connect
+        from orchestrator.sweep.connect import ClusterUnreachable, connect
 
-        connect(self.settings)
+        try:
+            connect(self.settings)
+        except ClusterUnreachable as error:  # one line and exit 2, like any bad input (not Hydra's traceback)
+            print(f"error: {error}", file=sys.stderr)
+            sys.exit(2)
         remote = ray.remote(max_calls=0 if self.settings.reuse_processes else 1,
                             max_retries=self.settings.max_retries)(run_one_job)
         state = ray.put(Singleton.get_state())
@@ -98,9 +103,18 @@ class RayCellLauncher(Launcher):
             refs[index] = remote.options(**resources).remote(state, self.hydra_context, self.task_function, config,
                                                              board, index)
         progress = SweepProgress(labels, enabled=self.settings.progress)
-        returns = progress.wait(refs, board=board, refused=infeasible,
-                                on_error=lambda index, error: _failed_return(configs[index], job_overrides[index],
-                                                                             error))
+        record = self._hook("on_job_failed")
+
+        def failed(index: int, error: BaseException) -> JobReturn:
+            if record is not None:  # the app records the job that never ran to its end (a failed result.json)
+                try:
+                    record(configs[index], error)
+                except Exception as hook_error:
+                    log.error(f"on_job_failed hook failed for job #{index}: {type(hook_error).__name__}: "
+                              f"{hook_error}")
+            return _failed_return(configs[index], job_overrides[index], error)
+
+        returns = progress.wait(refs, board=board, refused=infeasible, on_error=failed)
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         finish = self._hook("on_sweep_end")
         if finish is not None:

@@ -19,6 +19,7 @@ from orchestrator.cell.preflight import check_before_compute, reject_malformed_o
 from orchestrator.config import ConfigError, build_config, register_configs
 from orchestrator.study.report_cli import report_after_sweep
 from orchestrator.sweep.cells import cell_cost, cell_resources, validate_cells
+from orchestrator.sweep.unrun import record_unrun_cell
 
 register_configs()
 # The config tree: conf/ ships inside the package as orchestrator/conf (in a checkout, a link to the top-level conf/;
@@ -113,7 +114,20 @@ def run(cfg: DictConfig) -> str:
 
 # The Ray launcher asks the task function for these hooks (unless the launcher config names others): every cell is
 # validated before any compute, and each asks Ray for the CPUs or GPUs of its worker group.
-run.validate_jobs = validate_cells
+def validate_or_exit(job_configs) -> None:
+    """validate_cells, a bad sweep reported as a bad single cell is: one line on stderr and exit 2 (SystemExit is
+    not an Exception, so Hydra's error printer lets it through instead of printing its traceback)."""
+    from orchestrator.data import DataError
+
+    try:
+        validate_cells(job_configs)
+    except (ConfigError, DataError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
+
+
+run.validate_jobs = validate_or_exit
+run.on_job_failed = record_unrun_cell
 run.job_resources = cell_resources
 run.job_cost = cell_cost
 run.on_sweep_end = report_after_sweep

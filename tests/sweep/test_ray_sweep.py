@@ -58,6 +58,9 @@ def test_a_cell_the_cluster_can_never_hold_fails_at_once(tmp_path):
     done = multirun(*TINY, *RAY, "train.device=cpu,cuda", f"results_dir={tmp_path}")
     assert done.returncode != 0
     assert "more than the whole cluster has" in done.stderr and "total: 1 done, 1 failed" in done.stderr
+    failed = [r for r in results(tmp_path).values() if r["status"] == "failed"]
+    assert len(failed) == 1 and "more than the whole cluster has" in failed[0]["error"]  # recorded in the store
+    assert failed[0]["cell"]["model"] == "micro"
 
 
 @pytest.mark.parametrize("how", ["address", "ray job submit"])
@@ -68,15 +71,22 @@ def test_a_relative_store_is_refused_when_the_sweep_runs_on_a_cluster(tmp_path, 
     done = subprocess.run([str(BIN / "orchestrator-train"), "-m", *TINY, *where, "pruning.sparsity=0.3,0.6",
                            "results_dir=relative-store"], cwd=tmp_path, env=env, capture_output=True, text=True,
                           timeout=300)
-    assert done.returncode != 0
+    assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "results_dir must be an absolute path" in done.stderr and "'relative-store'" in done.stderr
     assert not any(tmp_path.iterdir())
+
+
+def test_a_cluster_that_does_not_answer_is_one_line_and_exit_2(tmp_path):
+    done = multirun(*TINY, "hydra.launcher.address=127.0.0.1:1", "hydra.launcher.connect_timeout_s=2",
+                    "pruning.sparsity=0.3,0.6", f"results_dir={tmp_path}", timeout=120)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "error: hydra.launcher.address='127.0.0.1:1': no Ray cluster answers there" in done.stderr
 
 
 @pytest.mark.slow
 def test_one_bad_cell_stops_the_sweep_before_any_compute(tmp_path):
     done = multirun(*TINY, *RAY, "pruning.sparsity=0.5,1.5", f"results_dir={tmp_path}")
-    assert done.returncode != 0
+    assert done.returncode == 2 and "Traceback" not in done.stderr  # one line, as for a single cell
     assert "cell #1" in done.stderr and "pruning.sparsity=1.5" in done.stderr
     assert "pruning.sparsity must be in [0, 1)" in done.stderr
     assert not any(tmp_path.iterdir())
