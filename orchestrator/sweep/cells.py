@@ -21,6 +21,7 @@ from orchestrator.cell.run import plan_cell
 from orchestrator.config import Config, ConfigError, build_config, linear_params
 from orchestrator.data import find_token_files
 from orchestrator.store.cell_id import cell_id
+from orchestrator.store.manifest import record_run
 from orchestrator.store.uri import is_uri
 
 CREDENTIALS_IN_URI = re.compile(r"://[^/@\s]*@")
@@ -41,7 +42,7 @@ def _label(job_config: DictConfig) -> str:
     return CREDENTIALS_IN_URI.sub("://***@", " ".join(overrides)) or "(no overrides)"
 
 
-def validate_cells(job_configs: list[DictConfig]) -> None:
+def validate_cells(job_configs: list[DictConfig]) -> list[Config]:
     configs: list[Config] = []
     seen: dict[str, int] = {}
     for index, job_config in enumerate(job_configs):
@@ -64,10 +65,26 @@ def validate_cells(job_configs: list[DictConfig]) -> None:
         for index, config in enumerate(configs):
             _check_store_reachable_from_the_cluster(config, index, job_configs[index])
     if job_configs and _through_ray_client(job_configs[0]):
-        return  # the store and the data live on the cluster's filesystem, not this machine's
+        return configs  # the store and the data live on the cluster's filesystem, not this machine's
     _check_each_once(job_configs, configs, _store_key, check_store_writable)
     _check_each_once(job_configs, configs, _result_key, _check_result)
     _check_each_once(job_configs, configs, _data_key, _check_data)
+    return configs
+
+
+def record_manifest(job_configs: list[DictConfig], configs: list[Config]) -> None:
+    """Each sweep folder's manifest gains this run: the command and its cells (orchestrator.store.manifest). Not
+    through Ray Client: the store is on the cluster's filesystem, not this machine's."""
+    if job_configs and _through_ray_client(job_configs[0]):
+        return
+    by_sweep: dict[tuple[str, str], list[dict]] = {}
+    for job_config, config in zip(job_configs, configs):
+        if not config.dry_run:
+            overrides = list(job_config.hydra.overrides.task) if "hydra" in job_config else []
+            by_sweep.setdefault((config.results_dir, config.sweep), []).append(
+                {"cell_id": cell_id(config), "overrides": overrides})
+    for (results_dir, sweep), cells in by_sweep.items():
+        record_run(results_dir, sweep, cells)
 
 
 def _joins_a_cluster(job_config: DictConfig) -> bool:

@@ -18,7 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 from orchestrator.cell.preflight import check_before_compute, reject_malformed_overrides
 from orchestrator.config import ConfigError, build_config, register_configs
 from orchestrator.study.report_cli import report_after_sweep
-from orchestrator.sweep.cells import cell_cost, cell_resources, validate_cells
+from orchestrator.sweep.cells import cell_cost, cell_resources, record_manifest, validate_cells
 from orchestrator.sweep.unrun import record_unrun_cell
 
 register_configs()
@@ -116,14 +116,16 @@ def run(cfg: DictConfig) -> str:
 # validated before any compute, and each asks Ray for the CPUs or GPUs of its worker group.
 def validate_or_exit(job_configs) -> None:
     """validate_cells, a bad sweep reported as a bad single cell is: one line on stderr and exit 2 (SystemExit is
-    not an Exception, so Hydra's error printer lets it through instead of printing its traceback)."""
+    not an Exception, so Hydra's error printer lets it through instead of printing its traceback). A sweep that
+    validates is recorded in its folder's manifest (sweep.json) before any cell runs."""
     from orchestrator.data import DataError
 
     try:
-        validate_cells(job_configs)
+        configs = validate_cells(job_configs)
     except (ConfigError, DataError) as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
+    record_manifest(job_configs, configs)
 
 
 run.validate_jobs = validate_or_exit

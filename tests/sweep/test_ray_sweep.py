@@ -47,6 +47,13 @@ def test_a_sweep_goes_on_past_failed_and_diverged_cells_and_a_rerun_skips_finish
     runs_before = cell_runs()
     assert len(runs_before) == 3
     assert (tmp_path / "default" / "report" / "report.md").exists(), "the report runs at the end of the sweep"
+    manifest = json.loads((tmp_path / "default" / "sweep.json").read_text())
+    assert len(manifest["runs"]) == 1 and len(manifest["runs"][0]["cells"]) == 4
+    assert manifest["runs"][0]["command"].startswith("orchestrator-train -m ")
+    status = subprocess.run([str(BIN / "orchestrator-status"), str(tmp_path)], capture_output=True, text=True,
+                            timeout=60)
+    assert status.returncode == 0 and "4 cells — 2 diverged, 1 done, 1 failed" in status.stdout, status.stderr
+    assert status.stdout.rstrip().endswith("seed=1 optim.lr=0.001")  # the command rerunning exactly the failed cell
 
     again = multirun(*cells)
     assert "total: 3 skipped, 1 failed" in again.stderr, again.stderr[-3000:]

@@ -1,0 +1,125 @@
+"""`orchestrator-status RESULTS_DIR [--sweep NAME]`: every cell of a store, or of one sweep, and what became of it.
+
+A cell is done, diverged or failed (its result.json), running (a process holds its lock: orchestrator.store.lock),
+interrupted (it started, holds no lock and has no result: a rerun resumes it from its last checkpoint), or missing
+(in the sweep's manifest, orchestrator.store.manifest, but never started). A failed cell shows the last line of its
+error. Then the commands that rerun exactly the unfinished cells: the sweep's own command (finished cells are
+skipped), and one command per unfinished cell. Reads only; a local store.
+"""
+from __future__ import annotations
+
+import argparse
+import fcntl
+import os
+import shlex
+import sys
+from pathlib import Path
+
+from orchestrator.store.files import CorruptStoreFile, read_json
+from orchestrator.store.lock import LOCK_NAME
+from orchestrator.store.manifest import MANIFEST, read_manifest
+
+FINISHED = ("done", "diverged")
+
+
+def lock_is_held(cell_dir: Path) -> bool:
+    """True while a process holds the cell's lock (a shared, non-blocking flock fails then); never creates it."""
+    path = cell_dir / LOCK_NAME
+    if not path.exists():
+        return False
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+
+
+def _last_line(text: str | None) -> str:
+    lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
+    return lines[-1] if lines else "no error recorded"
+
+
+def cell_state(cell_dir: Path) -> tuple[str, str]:
+    """(state, detail) of one cell folder: see the module docstring."""
+    result_path = cell_dir / "result.json"
+    if result_path.exists():
+        try:
+            result = read_json(result_path)
+        except CorruptStoreFile as error:
+            return "failed", f"unreadable result.json: {error}"
+        status = str(result.get("status"))
+        return status, _last_line(result.get("error")) if status == "failed" else ""
+    if lock_is_held(cell_dir):
+        return "running", ""
+    return ("interrupted", "no result.json; a rerun resumes it") if cell_dir.exists() else ("missing", "never started")
+
+
+def sweep_status(sweep_dir: Path) -> dict:
+    """{"cells": {cell_id: (state, detail)}, "runs": the manifest's runs, "overrides": {cell_id: overrides}}."""
+    manifest = read_manifest(sweep_dir)
+    overrides = {cell["cell_id"]: cell["overrides"] for run in manifest["runs"] for cell in run["cells"]}
+    found = {p.name for p in sweep_dir.iterdir()
+             if p.is_dir() and any((p / name).exists() for name in ("result.json", LOCK_NAME, "plan.json"))
+             } if sweep_dir.is_dir() else set()
+    cells = {cell_id: cell_state(sweep_dir / cell_id) for cell_id in sorted(found | set(overrides))}
+    return {"cells": cells, "runs": manifest["runs"], "overrides": overrides}
+
+
+def sweep_dirs(results_dir: Path, sweep: str | None) -> list[Path]:
+    if sweep is not None:
+        return [results_dir / sweep]
+    if (results_dir / MANIFEST).exists():  # RESULTS_DIR is itself one sweep's folder
+        return [results_dir]
+    return sorted(p for p in results_dir.iterdir() if p.is_dir() and not p.name.startswith(".")
+                  and p.name != "report" and ((p / MANIFEST).exists() or any(p.glob("*/result.json"))))
+
+
+def render(sweep_dir: Path, status: dict) -> list[str]:
+    cells = status["cells"]
+    counts: dict[str, int] = {}
+    for state, _ in cells.values():
+        counts[state] = counts.get(state, 0) + 1
+    lines = [f"sweep {sweep_dir.name} ({sweep_dir}): {len(cells)} cells — "
+             + ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))]
+    width = max((len(c) for c in cells), default=0)
+    lines += [f"  {cell_id:<{width}}  {state:<11} {detail}".rstrip() for cell_id, (state, detail) in cells.items()]
+    unfinished = [c for c, (state, _) in cells.items() if state not in FINISHED and state != "running"]
+    if unfinished and status["runs"]:
+        last = status["runs"][-1]
+        lines += ["", f"rerun (finished cells are skipped), from {last['cwd']}:", f"  {last['command']}"]
+        known = [c for c in unfinished if c in status["overrides"]]
+        if known:
+            lines.append("or exactly the unfinished cells, one command each:")
+            lines += [f"  orchestrator-train -m {shlex.join(status['overrides'][c])}" for c in known]
+    elif unfinished:
+        lines += ["", f"{len(unfinished)} unfinished cells; no manifest ({MANIFEST}) says which command made them"]
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="orchestrator-status", description=__doc__.splitlines()[0])
+    parser.add_argument("results_dir", help="RESULTS_DIR (every sweep) or RESULTS_DIR/<sweep>")
+    parser.add_argument("--sweep", default=None, help="only this sweep of RESULTS_DIR")
+    args = parser.parse_args(argv)
+    results_dir = Path(args.results_dir)
+    if not results_dir.is_dir():
+        print(f"error: RESULTS_DIR {results_dir} is not a directory", file=sys.stderr)
+        return 2
+    dirs = sweep_dirs(results_dir, args.sweep)
+    if args.sweep is not None and not dirs[0].is_dir():
+        print(f"error: no sweep {args.sweep!r} in {results_dir}", file=sys.stderr)
+        return 2
+    try:
+        blocks = [render(d, sweep_status(d)) for d in dirs]
+    except CorruptStoreFile as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print("\n\n".join("\n".join(block) for block in blocks) if blocks else f"no sweep in {results_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
