@@ -172,6 +172,8 @@ class TrainConfig:
     threads: Optional[int] = None  # torch threads per worker; None = $OMP_NUM_THREADS (or cores) // workers
     max_restarts: int = 2  # restarts of a worker group whose process died, each from the last checkpoint
     compile: bool = False  # torch.compile the model's forward (and so its backward); see the README before use
+    # GPUs Ray reserves per worker on a cluster: a fraction packs several small cells on one GPU (0.25: four cells)
+    gpus_per_worker: float = 1.0
 
     def __post_init__(self) -> None:
         _require(isinstance(self.max_restarts, int) and self.max_restarts >= 0, "train.max_restarts",
@@ -182,6 +184,11 @@ class TrainConfig:
                  f"divisible by train.workers ({self.workers})", self.batch_size)
         _one_of("train.device", self.device, DEVICES)
         _require(isinstance(self.compile, bool), "train.compile", "true or false", self.compile)
+        _require(isinstance(self.gpus_per_worker, (int, float)) and not isinstance(self.gpus_per_worker, bool)
+                 and self.gpus_per_worker > 0
+                 and (self.gpus_per_worker <= 1 or float(self.gpus_per_worker).is_integer()),
+                 "train.gpus_per_worker", "a fraction in (0, 1] (workers sharing a GPU) or a whole number of GPUs",
+                 self.gpus_per_worker)
         if self.threads is not None:
             _positive_int("train.threads", self.threads)
 

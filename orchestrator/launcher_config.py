@@ -32,7 +32,10 @@ class RayLauncherConf:
     # up by Ray after max_retries (its process or node kept dying); the app records it (orchestrator-train writes
     # the cell's failed result.json)
     on_job_failed: Optional[str] = None
-    default_resources: dict[str, Any] = field(default_factory=lambda: {"num_cpus": 1})
+    # Ray task options for every job, over what the app's job_resources hook asks (orchestrator-train: CPUs per worker
+    # thread, or train.gpus_per_worker GPUs per worker) or over {"num_cpus": 1} without a hook: e.g. {memory: 4e9},
+    # {resources: {big_node: 1}}, or num_cpus / num_gpus to overrule the hook's count.
+    default_resources: dict[str, Any] = field(default_factory=dict)
     # A job asking for more of a resource than the whole cluster has (GPUs on a CPU cluster) would wait forever;
     # it fails at once instead, unless an autoscaler is expected to add such nodes.
     allow_infeasible: bool = False

@@ -30,7 +30,7 @@ def _semantic_fields(config: Config) -> dict:
     if config.model.vocab_multiple == 1:
         fields["model"].pop("vocab_multiple")
     for key in ("eval_every", "eval_batches", "log_every", "checkpoint_every", "threads", "workers", "max_restarts",
-                "compile"):
+                "compile", "gpus_per_worker"):
         fields["train"].pop(key)
     # `auto` resolved where the cell runs: a CPU (fp32) and a GPU (bf16) run of one config are different cells
     on_gpu = config.train.device == "cuda" or (config.train.device == "auto" and torch.cuda.is_available())

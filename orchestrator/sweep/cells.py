@@ -153,14 +153,15 @@ def _check_each_once(job_configs: list[DictConfig], configs: list[Config], key, 
 
 
 def cell_resources(job_config: DictConfig) -> dict:
-    """CPUs for every worker thread, or a GPU per worker; `device=auto` means GPUs when the cluster has any."""
+    """CPUs for every worker thread, or train.gpus_per_worker GPUs per worker (a fraction lets cells share a GPU);
+    `device=auto` means GPUs when the cluster has any."""
     import ray
 
     train = job_config.train
     cluster_has_gpus = ray.is_initialized() and ray.cluster_resources().get("GPU", 0) > 0
     wants_gpu = train.device == "cuda" or (train.device == "auto" and cluster_has_gpus)
     if wants_gpu:
-        return {"num_cpus": train.workers, "num_gpus": train.workers}
+        return {"num_cpus": train.workers, "num_gpus": train.workers * train.gpus_per_worker}
     return {"num_cpus": train.workers * (train.threads or 1)}
 
 

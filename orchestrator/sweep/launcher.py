@@ -94,7 +94,7 @@ class RayCellLauncher(Launcher):
         refs, infeasible = [None] * len(configs), {}
         for index in self._submission_order(configs):
             config = configs[index]
-            resources = sizing(config) if sizing else dict(self.settings.default_resources)
+            resources = job_options(sizing, config, self.settings.default_resources)
             missing = {k: v for k, v in _as_ray_resources(resources).items() if v > cluster.get(k, 0)}
             if missing and not self.settings.allow_infeasible:
                 infeasible[index] = RuntimeError(f"job #{index} asks for {resources}, more than the whole cluster "
@@ -123,6 +123,11 @@ class RayCellLauncher(Launcher):
             except Exception as error:  # the jobs' results stand; the hook's failure is only reported
                 log.error(f"on_sweep_end hook failed: {type(error).__name__}: {error}")
         return returns
+
+
+def job_options(sizing: Callable | None, config: DictConfig, defaults: Any) -> dict:
+    """One job's Ray task options: the app's sizing hook (one CPU without one), with default_resources over it."""
+    return {**(sizing(config) if sizing else {"num_cpus": 1}), **(_plain(defaults) or {})}
 
 
 def _as_ray_resources(options: dict) -> dict:

@@ -65,6 +65,7 @@ IGNORED = {
     "train.workers": ["train.workers=2"],  # a rerun with another worker count must find its cells done
     "train.max_restarts": ["train.max_restarts=0"],
     "train.compile": ["train.compile=true"],
+    "train.gpus_per_worker": ["train.gpus_per_worker=0.25"],  # how Ray packs cells on GPUs, not what they compute
     "data.cache_dir": ["data.cache_dir=/tmp/another-cache"],
     # off sections: their keys change nothing while fine-tuning / structured pruning is off
     "finetune.lr": ["finetune.lr=1e-2"],
