@@ -25,6 +25,7 @@ from orchestrator.cell.distributed import (WorkerPlace, build_engine, clips_in_t
 from orchestrator.cell.job import CellJob
 from orchestrator.cell.p2_base import mask_names_in, pruned_model
 from orchestrator.cell.phases import FINETUNE, PRETRAIN, Phase, build_phases
+from orchestrator.cell.step_lines import StepLines
 from orchestrator.cell.result import cell_result
 from orchestrator.cell.tracking import Tracker, run_config
 from orchestrator.store.cell_id import cell_coordinates
@@ -163,7 +164,7 @@ class CellTrainer:
             if place.is_main:
                 print(f"[orchestrator] cell {job.cell_id}: resumed from its checkpoint at step "
                       f"{self.progress.step}", flush=True)
-        self.metrics, self.tracker = MetricsLog(job.paths.metrics), None
+        self.metrics, self.tracker, self.lines = MetricsLog(job.paths.metrics), None, StepLines(job.cell_id)
         if place.is_main:
             self.metrics.truncate_after(self.progress.step)
             self.tracker = Tracker(self.config.wandb, run_dir=job.paths.root, store=self.config.results_dir,
@@ -224,6 +225,7 @@ class CellTrainer:
         """Run `phase` from the current step to its end: done, diverged or interrupted."""
         config, place, progress, engine = self.config, self.place, self.progress, self.engine
         tokens_per_step = self.job.tokens_per_step
+        self.lines.start_phase(phase.name, progress.step, phase.end_step, progress.step * tokens_per_step)
         while progress.step < phase.end_step:
             tick, step = time.perf_counter(), progress.step
             if self._diverged_before_event(step):
@@ -270,6 +272,8 @@ class CellTrainer:
                 record = (record or base) | {phase.val_key: progress.val_loss}
             if record is not None:
                 self._log(record)
+                if place.is_main:
+                    self.lines.show(record, phase.loss_key)
             if step % config.train.checkpoint_every == 0 and step < phase.end_step:
                 self._checkpoint()
             if stop_after_step is not None and step >= stop_after_step:
