@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 import torch.multiprocessing as mp
 from omegaconf import OmegaConf
 
+from orchestrator.cell.cell_log import cell_log, log_failure
 from orchestrator.cell.corpus import corpus_settings, glance_at_data, prepare_data
 from orchestrator.cell.distributed import WorkerPlace, free_port
 from orchestrator.cell.job import CellJob
@@ -83,7 +84,8 @@ def _die_with_parent(parent_pid: int) -> None:
 def _worker_entry(rank: int, world_size: int, port: int, job: CellJob, stop_after_step: int | None,
                   parent_pid: int) -> None:
     _die_with_parent(parent_pid)
-    run_worker(WorkerPlace(rank, world_size, port), job, stop_after_step)
+    with cell_log(job.paths.root, rank):
+        run_worker(WorkerPlace(rank, world_size, port), job, stop_after_step)
 
 
 def run_cell(config: Config, resolved: dict, *, stop_after_step: int | None = None) -> CellOutcome:
@@ -141,6 +143,7 @@ def _run_cell(config: Config, resolved: dict, paths: CellPaths, remote: RemoteCe
         try:
             status = _run_worker_group(job, stop_after_step)
         except Exception as error:
+            log_failure(paths.root, error)
             write_json_atomic(paths.result, failed_result(config, job.cell_id, error))
             raise
     if status == "interrupted":
@@ -170,7 +173,8 @@ def _run_worker_group(job: CellJob, stop_after_step: int | None) -> str | None:
     worker that raised is not retried."""
     world_size, restarts = job.config.train.workers, job.config.train.max_restarts
     if world_size == 1:
-        return run_worker(WorkerPlace(0, 1, free_port()), job, stop_after_step)
+        with cell_log(job.paths.root, 0):
+            return run_worker(WorkerPlace(0, 1, free_port()), job, stop_after_step)
     for attempt in range(restarts + 1):
         try:
             mp.start_processes(_worker_entry, args=(world_size, free_port(), job, stop_after_step, os.getpid()),
