@@ -27,6 +27,7 @@ class RayLauncherConf:
     validate_jobs: Optional[str] = None  # f(list[DictConfig]) -> None; raises before anything runs
     job_resources: Optional[str] = None  # f(DictConfig) -> {"num_cpus": .., "num_gpus": ..} per job
     job_cost: Optional[str] = None  # f(DictConfig) -> float; costliest jobs are submitted first (shorter tail)
+    on_sweep_start: Optional[str] = None  # f(list[DictConfig]) -> None; once Ray is up, before any job is submitted
     on_sweep_end: Optional[str] = None  # f(DictConfig, list[JobReturn]) -> None; runs even when jobs failed
     # f(DictConfig, BaseException) -> None, for a job that never ran to its end: refused as unschedulable, or given
     # up by Ray after max_retries (its process or node kept dying); the app records it (orchestrator-train writes

@@ -13,6 +13,7 @@ import hashlib
 import logging
 import os
 import re
+import stat
 import subprocess
 import sys
 import time
@@ -322,13 +323,32 @@ def test_a_cache_dir_under_a_file_is_rejected(train, tmp_path):
     assert not store.exists()
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
-def test_a_results_dir_under_a_read_only_folder_is_rejected(train, tmp_path):
+def _access_as_the_owner(real_access):
+    """os.access answered from the owner's mode bits, as the kernel answers a process that owns the file and has no
+    privilege to override them. Root's os.access ignores mode bits (root writes into read-only folders), so a
+    read-only folder reads as writable to root, and CI runs as root."""
+    owner_bits = {os.R_OK: stat.S_IRUSR, os.W_OK: stat.S_IWUSR, os.X_OK: stat.S_IXUSR}
+
+    def access(path, mode, *args, **kwargs):
+        granted = os.stat(path).st_mode
+        return real_access(path, mode, *args, **kwargs) and all(granted & bit for flag, bit in owner_bits.items()
+                                                                if mode & flag)
+    return access
+
+
+@pytest.mark.parametrize("where", ["under", "at"])
+def test_a_results_dir_in_a_read_only_folder_is_rejected(train, tmp_path, monkeypatch, where):
+    """The store check asks os.access of the nearest folder that exists: the read-only folder the store would be
+    created in, or the store itself."""
     locked = tmp_path / "locked"
     locked.mkdir()
     locked.chmod(0o555)
+    if os.access(locked, os.W_OK):  # root (or CAP_DAC_OVERRIDE): answer as the folder's unprivileged owner would
+        monkeypatch.setattr(os, "access", _access_as_the_owner(os.access))
+    store = locked / "store" if where == "under" else locked
+    reason = f"{locked} is not writable" if where == "under" else "it is not writable"
     try:
-        assert_rejected(train(*TINY, f"results_dir={locked / 'store'}"), "results_dir", "not writable")
+        assert_rejected(train(*TINY, f"results_dir={store}"), "results_dir", reason)
         assert list(locked.iterdir()) == []
     finally:
         locked.chmod(0o755)
@@ -557,3 +577,34 @@ def test_fine_tuning_data_is_checked_before_compute_and_named(tmp_path):
     with pytest.raises(DataError, match="finetune.eval_fraction"):
         check_before_compute(config)
     assert not store.exists()
+
+
+def test_address_auto_says_which_cluster_it_joins_and_never_guesses(monkeypatch):
+    """`auto` is resolved before Ray: RAY_ADDRESS first, then the last `ray start`, then a head in the process list,
+    said as such; none, or several, is refused naming them; an answerless address names where it came from."""
+    import ray._private.services as services
+
+    from orchestrator.launcher_config import RayLauncherConf
+    from orchestrator.sweep.connect import ClusterUnreachable, connect, resolve_auto
+
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    monkeypatch.setattr(services, "find_bootstrap_address", lambda temp_dir: None)
+    monkeypatch.setattr(services, "find_gcs_addresses", lambda: frozenset())
+    with pytest.raises(ClusterUnreachable, match="no Ray cluster to join"):
+        resolve_auto()
+    monkeypatch.setattr(services, "find_gcs_addresses", lambda: frozenset({"10.0.0.1:6379", "10.0.0.2:6379"}))
+    with pytest.raises(ClusterUnreachable, match=re.escape("several Ray clusters run on this machine (10.0.0.1:6379, "
+                                                           "10.0.0.2:6379)")):
+        resolve_auto()
+    monkeypatch.setattr(services, "find_gcs_addresses", lambda: frozenset({"127.0.0.1:1"}))
+    address, source = resolve_auto()
+    assert address == "127.0.0.1:1" and "may be another user's" in source
+    monkeypatch.setattr(services, "find_bootstrap_address", lambda temp_dir: "127.0.0.1:2")
+    assert resolve_auto()[0] == "127.0.0.1:2"
+    monkeypatch.setenv("RAY_ADDRESS", "127.0.0.1:1")
+    assert resolve_auto() == ("127.0.0.1:1", "RAY_ADDRESS")
+    started = time.perf_counter()
+    with pytest.raises(ClusterUnreachable, match=re.escape("hydra.launcher.address='auto' (127.0.0.1:1, from "
+                                                           "RAY_ADDRESS): no Ray cluster answers there")):
+        connect(RayLauncherConf(address="auto", connect_timeout_s=2))
+    assert time.perf_counter() - started < 10

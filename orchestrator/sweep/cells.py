@@ -72,13 +72,14 @@ def validate_cells(job_configs: list[DictConfig]) -> list[Config]:
     return configs
 
 
-def record_manifest(job_configs: list[DictConfig], configs: list[Config]) -> None:
+def record_manifest(job_configs: list[DictConfig]) -> None:
     """Each sweep folder's manifest gains this run: the command and its cells (orchestrator.store.manifest). Not
     through Ray Client: the store is on the cluster's filesystem, not this machine's."""
     if job_configs and _through_ray_client(job_configs[0]):
         return
     by_sweep: dict[tuple[str, str], list[dict]] = {}
-    for job_config, config in zip(job_configs, configs):
+    for job_config in job_configs:
+        config = build_config(task_config(job_config))
         if not config.dry_run:
             overrides = list(job_config.hydra.overrides.task) if "hydra" in job_config else []
             by_sweep.setdefault((config.results_dir, config.sweep), []).append(

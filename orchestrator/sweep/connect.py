@@ -1,11 +1,16 @@
 """Start or join Ray for a sweep: a local Ray by default (it and its dashboard listen on 127.0.0.1 only), or an
 existing cluster (`address=auto` from a node of it or under `ray job submit`, `ray://host:port` through Ray Client).
-An explicit address that does not answer fails within about `connect_timeout_s` with a message naming it."""
+An address that does not answer fails within about `connect_timeout_s` with a message naming it and where it came
+from. `auto` is resolved here, not by Ray: RAY_ADDRESS, else the cluster of this machine's last `ray start`, else a
+Ray head found in the process list — which may be another user's, so the sweep says which one it joins, and refuses
+to guess between several."""
 from __future__ import annotations
 
 import math
 import os
+import re
 import socket
+import sys
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -22,16 +27,39 @@ class ClusterUnreachable(RuntimeError):
     pass
 
 
-def _check_reachable(address: str, timeout_s: float) -> None:
-    target = address.removeprefix("ray://")
-    host, _, port = target.rpartition(":")
-    if not host or not port.isdigit():
-        return  # "auto" and other forms are resolved by Ray itself
+HOST_PORT = re.compile(r"^(?:ray://)?(?P<host>[^:/\s]+):(?P<port>\d+)$")
+
+
+def _check_reachable(address: str, timeout_s: float, named: str) -> None:
+    """ClusterUnreachable naming the setting (`named`: the address and where it came from) unless host:port
+    accepts a TCP connection within timeout_s."""
+    match = HOST_PORT.match(address)
+    if match is None:
+        return  # other forms (a dashboard URL, ...) are resolved by Ray itself
     try:
-        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+        socket.create_connection((match["host"], int(match["port"])), timeout=timeout_s).close()
     except OSError as error:
-        raise ClusterUnreachable(f"hydra.launcher.address={address!r}: no Ray cluster answers there "
-                                 f"within {timeout_s:g} s ({error})") from None
+        raise ClusterUnreachable(f"{named}: no Ray cluster answers there within {timeout_s:g} s ({error})") from None
+
+
+def resolve_auto() -> tuple[str, str]:
+    """(address, where it came from) for address=auto; ClusterUnreachable when there is none, or several."""
+    if os.environ.get("RAY_ADDRESS"):
+        return os.environ["RAY_ADDRESS"], "RAY_ADDRESS"
+    from ray._private.services import find_bootstrap_address, find_gcs_addresses
+
+    bootstrap = find_bootstrap_address(None)
+    if bootstrap:
+        return bootstrap, "the cluster of this machine's last `ray start`"
+    found = sorted(find_gcs_addresses())
+    if not found:
+        raise ClusterUnreachable("hydra.launcher.address='auto': no Ray cluster to join (RAY_ADDRESS is unset and no "
+                                 "`ray start` ran on this machine): start one, or give its address")
+    if len(found) > 1:
+        raise ClusterUnreachable(f"hydra.launcher.address='auto': several Ray clusters run on this machine "
+                                 f"({', '.join(found)}); choose one with RAY_ADDRESS or hydra.launcher.address")
+    return found[0], ("a Ray head found in this machine's process list — it may be another user's; set "
+                      "RAY_ADDRESS to choose")
 
 
 @contextmanager
@@ -71,10 +99,14 @@ def connect(settings: RayLauncherConf) -> None:
         ray.init(num_cpus=settings.num_cpus, include_dashboard=settings.include_dashboard,
                  dashboard_host=settings.dashboard_host, runtime_env=runtime_env, configure_logging=False)
         return
-    _check_reachable(settings.address, settings.connect_timeout_s)
+    address, named = settings.address, f"hydra.launcher.address={settings.address!r}"
+    if address == "auto":
+        address, found_by = resolve_auto()
+        named += f" ({address}, from {found_by})"
+        print(f"[orchestrator] joining the Ray cluster at {address}, from {found_by}", file=sys.stderr, flush=True)
+    _check_reachable(address, settings.connect_timeout_s, named)
     try:
         with _ray_waits_at_most(settings.connect_timeout_s):
-            ray.init(address=settings.address, runtime_env=runtime_env, configure_logging=False)
+            ray.init(address=address, runtime_env=runtime_env, configure_logging=False)
     except ConnectionError as error:
-        raise ClusterUnreachable(f"hydra.launcher.address={settings.address!r}: cannot join a Ray cluster there "
-                                 f"({error})") from None
+        raise ClusterUnreachable(f"{named}: cannot join a Ray cluster there ({error})") from None

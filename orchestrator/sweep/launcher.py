@@ -83,6 +83,9 @@ class RayCellLauncher(Launcher):
         except ClusterUnreachable as error:  # one line and exit 2, like any bad input (not Hydra's traceback)
             print(f"error: {error}", file=sys.stderr)
             sys.exit(2)
+        start = self._hook("on_sweep_start")
+        if start is not None:  # the sweep will run: the app may record it (orchestrator-train: sweep.json)
+            start(configs)
         remote = ray.remote(max_calls=0 if self.settings.reuse_processes else 1,
                             max_retries=self.settings.max_retries)(run_one_job)
         state = ray.put(Singleton.get_state())

@@ -116,20 +116,19 @@ def run(cfg: DictConfig) -> str:
 # validated before any compute, and each asks Ray for the CPUs or GPUs of its worker group.
 def validate_or_exit(job_configs) -> None:
     """validate_cells, a bad sweep reported as a bad single cell is: one line on stderr and exit 2 (SystemExit is
-    not an Exception, so Hydra's error printer lets it through instead of printing its traceback). A sweep that
-    validates is recorded in its folder's manifest (sweep.json) before any cell runs."""
+    not an Exception, so Hydra's error printer lets it through instead of printing its traceback)."""
     from orchestrator.data import DataError
 
     try:
-        configs = validate_cells(job_configs)
+        validate_cells(job_configs)
     except (ConfigError, DataError) as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
-    record_manifest(job_configs, configs)
 
 
 run.validate_jobs = validate_or_exit
 run.on_job_failed = record_unrun_cell
+run.on_sweep_start = record_manifest  # sweep.json, once the sweep is sure to run
 run.job_resources = cell_resources
 run.job_cost = cell_cost
 run.on_sweep_end = report_after_sweep
