@@ -1,6 +1,6 @@
 """Faults a long study meets: a killed driver, a full disk while saving, two sweeps over one store. Each must leave
-the store readable, lose nothing finished, and let the same command finish the job. (A worker SIGKILLed
-mid-cell is in test_ray_sweep.py.)"""
+the store readable, lose nothing finished, and let the same command finish the job. A Ray task SIGKILLed mid-cell is
+retried by Ray and resumes; a cell's spawned worker SIGKILLed mid-cell is in test_ray_sweep.py."""
 import errno
 import json
 import os
@@ -170,3 +170,51 @@ def test_killing_the_driver_mid_sweep_then_rerunning_finishes_the_sweep(tmp_path
     (resumed,) = partial_before
     assert results[resumed]["resumed_from_steps"], "the partial cell started over instead of resuming"
     assert_nothing_torn(tmp_path)
+
+
+def _ray_task_running_a_job(driver_pid: int):
+    """The Ray worker process running a job (its title is `ray::run_one_job` while it runs one), among the driver's
+    descendants (a local Ray's raylet and its workers)."""
+    import psutil
+
+    for process in psutil.Process(driver_pid).children(recursive=True):
+        try:
+            if " ".join(process.cmdline()).startswith("ray::run_one_job"):
+                return process
+        except psutil.Error:  # gone, or a zombie
+            continue
+    return None
+
+
+@pytest.mark.slow
+def test_a_ray_task_killed_mid_cell_is_retried_and_the_cell_resumes_from_its_checkpoint(tmp_path):
+    """The process Ray runs a cell in dies (SIGKILL: the OOM killer, a preempted node) after the cell's first
+    checkpoint: Ray retries the task (hydra.launcher.max_retries) in a new process, and the cell resumes there."""
+    store, output = tmp_path / "store", tmp_path / "output.txt"
+    overrides = [*TINY, *RAY, "budget.dense_steps=200", "train.checkpoint_every=20", "pruning=geometric",
+                 "pruning.sparsity=0.5", f"results_dir={store}"]
+    with output.open("w") as sink:
+        driver = subprocess.Popen(train_command(*overrides), cwd=REPO, env=ENV, stdout=sink, stderr=subprocess.STDOUT,
+                                  start_new_session=True)
+    try:
+        checkpointed = lambda: any(c.joinpath("checkpoints", "latest").exists()  # noqa: E731
+                                   for c in cells(store).values())
+        assert _wait_for(checkpointed, timeout=300), "the cell never checkpointed:\n" + output.read_text()[-3000:]
+        task = _ray_task_running_a_job(driver.pid)
+        assert task is not None, "no Ray task runs the cell"
+        assert not any(c.joinpath("result.json").exists() for c in cells(store).values()), "killed too late"
+        task.kill()
+        driver.wait(timeout=300)
+    finally:
+        try:  # the driver ends its local Ray when it exits; a driver that did not is ended here
+            os.killpg(driver.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    said = output.read_text()
+    assert driver.returncode == 0, said[-3000:]
+    assert "total: 1 done" in said, said[-3000:]
+    (cell,) = cells(store).values()
+    result = json.loads((cell / "result.json").read_text())
+    assert result["status"] == "done"
+    assert result["resumed_from_steps"] and result["resumed_from_steps"][0] % 20 == 0, result["resumed_from_steps"]
+    assert_nothing_torn(store)

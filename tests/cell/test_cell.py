@@ -143,14 +143,60 @@ def test_two_gloo_workers_match_one_worker(tiny, tmp_path):
     assert one.result["final_params"] == two.result["final_params"]
 
 
+def zero_partitions(checkpoint) -> tuple[dict, dict]:
+    """(client state, weight name → [(rank, {"fp32": piece, "exp_avg": piece, "exp_avg_sq": piece}), ...] in rank
+    order) from a ZeRO-1/2 checkpoint. Each rank saves its partition of each flat parameter group
+    (`zero_pp_rank_<r>_mp_rank_00_optim_states.pt`): the fp32 master copies and AdamW moments of the weights laid end
+    to end, cut into one slice per rank; `param_slice_mappings` says where a weight's piece lies in that slice, and a
+    weight's pieces in rank order are the weight, flattened."""
+    from orchestrator.cell.checkpoint import _deepspeed_checkpoint_globals
+
+    pieces = {}
+    with torch.serialization.safe_globals(_deepspeed_checkpoint_globals()):
+        client = torch.load(checkpoint / "mp_rank_00_model_states.pt", weights_only=True)
+        for rank in range(client["dp_world_size"]):
+            state = torch.load(checkpoint / f"zero_pp_rank_{rank}_mp_rank_00_optim_states.pt",
+                               weights_only=True)["optimizer_state_dict"]
+            for group, mapping in enumerate(state["param_slice_mappings"]):
+                flat = {"fp32": state["single_partition_of_fp32_groups"][group]}
+                flat |= {key: state["base_optimizer_state"]["state"][group][key] for key in ("exp_avg", "exp_avg_sq")}
+                for name, where in mapping.items():
+                    pieces.setdefault(name, []).append(
+                        (rank, {key: values[where.start:where.start + where.numel] for key, values in flat.items()}))
+    return client, pieces
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("stage", [1, 2])
-def test_pruned_weights_stay_zero_under_zero_stage(tiny, stage):
+def test_pruned_weights_master_copies_and_moments_stay_zero_on_each_rank_under_zero_stage(tiny, stage):
+    """The final weights alone prove little (apply_masks re-zeroes them after every step): each rank's ZeRO partition
+    of the fp32 master copies and AdamW moments, saved in the last checkpoint (after the last prune event), must be
+    zero at the pruned entries too, or the optimizer moves them and a resumed or fine-tuned cell starts from them."""
     outcome = run(tiny + GEOMETRIC + [f"deepspeed=zero{stage}", "train.workers=2"])
     assert outcome.status == "done"
     state = torch.load(outcome.paths.final_model, weights_only=True)
     nonzero = sum(int((v != 0).sum()) for v in prunable_tensors(state).values())
     assert nonzero == outcome.result["final_params"]
+
+    checkpoint = outcome.paths.checkpoints / (outcome.paths.checkpoints / "latest").read_text().strip()
+    client, pieces = zero_partitions(checkpoint)
+    assert client["dp_world_size"] == 2 and client["step"] > json.loads(outcome.paths.plan.read_text())["t_end"]
+    masks, ranks_holding_pruned = client["pruner"]["masks"], set()
+    assert sum(int(keep.sum()) for keep in masks.values()) == outcome.result["final_params"]
+    for name, keep in masks.items():
+        keep, offset, whole = keep.flatten(), 0, {}
+        for rank, copies in pieces[name]:
+            n = len(copies["fp32"])
+            pruned = ~keep[offset:offset + n]
+            for key, values in copies.items():
+                assert (values[pruned] == 0).all(), f"{name}: rank {rank}'s {key} is live at pruned entries"
+                whole.setdefault(key, []).append(values)
+            ranks_holding_pruned |= {rank} if pruned.any() else set()
+            offset += n
+        assert offset == keep.numel(), name
+        for key, values in whole.items():
+            assert (torch.cat(values)[keep] != 0).any(), f"{name}: {key} is all zero (the check could not fail)"
+    assert ranks_holding_pruned == {0, 1}
 
 
 def test_wandb_offline_run_lives_in_the_cell_directory_under_a_run_id_salted_per_store(tiny, tmp_path):
