@@ -78,9 +78,10 @@ def _finite_series(metrics: list[dict], key: str) -> tuple[list[float], list[flo
 
 
 def save_figure(fig: Any, path: Path) -> Path:
-    """Save a figure at DPI and close it."""
+    """Save a figure at DPI and close it (tight layout, unless the figure has a layout engine of its own)."""
     plt = pyplot()
-    fig.tight_layout()
+    if fig.get_layout_engine() is None:
+        fig.tight_layout()
     fig.savefig(path, dpi=DPI)
     plt.close(fig)
     return path
@@ -125,37 +126,51 @@ def journey(cells: list[dict], path: Path) -> Path | None:
         return None
     plt = pyplot()
     cmap, norm = _sparsity_colours(pruned)
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 4), squeeze=False, sharey=True)
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels) + 1, 4), squeeze=False, sharey=True,
+                             layout="constrained")
     for ax, schedule in zip(axes[0], sorted(panels)):
         for cell, xs, ys in panels[schedule]:
             ax.plot(xs, ys, color=cmap(norm(float(cell["cell"]["sparsity"]))), lw=1)
         ax.set(xlabel="tokens", title=f"{schedule} ({len(panels[schedule])} cells)")
         ax.ticklabel_format(axis="both", style="sci", scilimits=(-3, 3))
     axes[0][0].set_ylabel("current parameters")
+    from matplotlib.cm import ScalarMappable
+
+    fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=list(axes[0]), label="target sparsity")
     return save_figure(fig, path)
 
 
 def heatmap_table(cells: list[dict]) -> dict[str, tuple[list[str], list[float], np.ndarray]]:
-    """Per duration: (window rows, sparsity columns, mean val loss over seeds, NaN where missing)."""
-    groups: dict[str, dict[tuple[str, float], list[float]]] = {}
+    """Per duration: (window rows, sparsity columns, mean val loss over seeds, NaN where missing). Rows run by
+    model, schedule, then window start and end as numbers (0–0.25 before 0.25–0.5, not as strings)."""
+    groups: dict[str, dict[tuple[tuple, float], list[float]]] = {}
     multi = len({c["cell"]["schedule"] for c in cells if not is_dense(c)}) > 1
     multi_model = len({c["cell"]["model"] for c in cells}) > 1
+    labels: dict[tuple, str] = {}
     for cell in cells:
         loss = val_loss(cell)
         if is_dense(cell) or loss is None:
             continue
-        row = " ".join(p for p in (cell["cell"]["model"] if multi_model else "",
-                                   cell["cell"]["schedule"] if multi else "", window_label(cell)) if p)
-        groups.setdefault(duration_label(cell), {}).setdefault((row, float(cell["cell"]["sparsity"])), []).append(loss)
+        grid = cell["cell"]
+        key = (grid["model"] if multi_model else "", grid["schedule"] if multi else "", float(grid["start"]),
+               float(grid["end"]))
+        labels[key] = " ".join(p for p in (key[0], key[1], window_label(cell)) if p)
+        groups.setdefault(duration_label(cell), {}).setdefault((key, float(grid["sparsity"])), []).append(loss)
     tables = {}
     for duration in sorted(groups, key=duration_order):
-        rows = sorted({r for r, _ in groups[duration]})
+        keys = sorted({k for k, _ in groups[duration]})
         cols = sorted({s for _, s in groups[duration]})
-        grid = np.full((len(rows), len(cols)), np.nan)
-        for (row, sparsity), losses in groups[duration].items():
-            grid[rows.index(row), cols.index(sparsity)] = float(np.mean(losses))
-        tables[duration] = (rows, cols, grid)
+        grid = np.full((len(keys), len(cols)), np.nan)
+        for (key, sparsity), losses in groups[duration].items():
+            grid[keys.index(key), cols.index(sparsity)] = float(np.mean(losses))
+        tables[duration] = ([labels[k] for k in keys], cols, grid)
     return tables
+
+
+def text_colour(rgba) -> str:
+    """Black on a light cell, white on a dark one (relative luminance of the cell's colour)."""
+    red, green, blue = rgba[:3]
+    return "black" if 0.299 * red + 0.587 * green + 0.114 * blue > 0.5 else "white"
 
 
 def heatmap(duration: str, rows: list[str], cols: list[float], grid: np.ndarray, path: Path) -> Path:
@@ -166,7 +181,8 @@ def heatmap(duration: str, rows: list[str], cols: list[float], grid: np.ndarray,
     for i in range(len(rows)):
         for j in range(len(cols)):
             if math.isfinite(grid[i, j]):
-                ax.text(j, i, f"{grid[i, j]:.3f}", ha="center", va="center", color="tab:cyan", fontsize=9)
+                ax.text(j, i, f"{grid[i, j]:.3f}", ha="center", va="center", fontsize=9,
+                        color=text_colour(image.cmap(image.norm(grid[i, j]))))
     ax.set_xticks(range(len(cols)), [f"{s:g}" for s in cols])
     ax.set_yticks(range(len(rows)), rows)
     ax.set(xlabel="target sparsity", ylabel="pruning window", title=f"Final val loss, {duration} (mean over seeds)")
@@ -191,20 +207,33 @@ def _points(cells: list[dict], constants: dict, predictor: str) -> list[tuple[fl
     return out
 
 
+def heldout_points(cells: list[dict], fit: dict, predictor: str) -> np.ndarray:
+    """(cross-validated prediction, measured) of each fitted cell: the predictions the held-out RMSE is computed
+    from (fit.json `cv_predictions`, in the order of `cell_ids`); empty when the fit has none."""
+    predictions = (fit.get("predictors") or {}).get(predictor, {}).get("cv_predictions")
+    by_id = {cell.get("cell_id"): cell for cell in cells}
+    ids = fit.get("cell_ids") or []
+    if not predictions or len(predictions) != len(ids):
+        return np.empty((0, 2))
+    pairs = [(p, val_loss(by_id[i])) for p, i in zip(predictions, ids) if i in by_id and val_loss(by_id[i])]
+    return np.array(pairs, dtype=float).reshape(-1, 2)
+
+
 def predicted_vs_measured(cells: list[dict], fit: dict, path: Path) -> Path | None:
-    """One panel per predictor: predicted vs measured val loss, y = x line, held-out RMSE in the title."""
-    names = [p for p in _ranked(fit) if _points(cells, fit["predictors"][p], p)]
+    """One panel per predictor: each cell's cross-validated prediction (its fold left it out) vs its measured val
+    loss, the y = x line, and the held-out RMSE those points give."""
+    names = [p for p in _ranked(fit) if len(heldout_points(cells, fit, p))]
     if not names:
         return None
     plt = pyplot()
     fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 4), squeeze=False)
     for ax, name in zip(axes[0], names):
-        points = np.array(_points(cells, fit["predictors"][name], name))
-        ax.scatter(points[:, 1], points[:, 2], s=14)
-        lo, hi = float(points[:, 1:].min()), float(points[:, 1:].max())
+        points = heldout_points(cells, fit, name)
+        ax.scatter(points[:, 0], points[:, 1], s=14)
+        lo, hi = float(points.min()), float(points.max())
         ax.plot([lo, hi], [lo, hi], "k--", lw=1)
         rmse = fit["predictors"][name].get("heldout_rmse")
-        ax.set(xlabel="predicted loss", ylabel="measured val loss",
+        ax.set(xlabel="held-out prediction (cross-validated)", ylabel="measured val loss",
                title=f"{name}: held-out RMSE {rmse:.4f}" if rmse is not None else f"{name}: held-out RMSE n/a")
     return save_figure(fig, path)
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
+import numpy as np
+
 from orchestrator.study.figure_set import write_figures
 from orchestrator.study.markdown import conclusions, render_report
 
@@ -61,9 +63,14 @@ def _law(e: float, rmse: float, extrapolation: float | None) -> dict:
 
 
 def make_fit() -> dict:
-    return {"n_cells": 19, "predictors": {"avg_params": _law(1.5, 0.02, 0.05), "final_params": _law(1.6, 0.05, None),
-                                          "initial_params": _law(1.4, 0.08, 0.1)},
-            "ranking": ["avg_params", "final_params", "initial_params"], "best": "avg_params"}
+    fitted = [c for c in make_cells() if c["status"] == "done"]
+    fit = {"n_cells": 19, "predictors": {"avg_params": _law(1.5, 0.02, 0.05), "final_params": _law(1.6, 0.05, None),
+                                         "initial_params": _law(1.4, 0.08, 0.1)},
+           "ranking": ["avg_params", "final_params", "initial_params"], "best": "avg_params",
+           "cell_ids": [c["cell_id"] for c in fitted]}
+    for k, (name, entry) in enumerate(fit["predictors"].items()):  # held-out predictions off by ±0.02·(k + 1)
+        entry["cv_predictions"] = [c["val_loss"] + 0.02 * (k + 1) * (-1) ** i for i, c in enumerate(fitted)]
+    return fit
 
 
 def test_every_figure_is_written(tmp_path: Path) -> None:
@@ -190,3 +197,33 @@ def test_the_p2_section_fits_the_post_training_law_and_keeps_p2_cells_out_of_the
     heldout = next(line for line in markdown.splitlines() if line.startswith("| heldout |"))
     assert float(heldout.split("|")[3]) < 0.02, "12 early points of small models still predict the rest"
     assert "p2-" not in markdown.split("## P²")[0], "P² cells stay out of the pruning-journey sections"
+
+
+def test_heatmap_rows_run_by_window_start_then_end_as_numbers() -> None:
+    from orchestrator.study.figures import heatmap_table
+
+    windows = [(0.5, 1.0), (0.0, 1.0), (0.25, 0.5), (0.0, 0.25), (0.75, 1.0)]
+    cells = [_cell(f"w{k}", "geometric", 0.5, w, 100, 0, 1e6, 3.0 + k) for k, w in enumerate(windows)]
+    rows, cols, grid = heatmap_table(cells)["steps100"]
+    assert rows == ["0–0.25", "0–1", "0.25–0.5", "0.5–1", "0.75–1"]  # as strings "0.25–0.5" would come first
+    assert cols == [0.5] and list(grid[:, 0]) == [6.0, 4.0, 5.0, 3.0, 7.0]
+
+
+def test_heatmap_numbers_are_black_on_light_cells_and_white_on_dark_ones() -> None:
+    from orchestrator.study.figures import text_colour
+
+    assert text_colour((1.0, 1.0, 0.9, 1.0)) == "black" and text_colour((0.1, 0.0, 0.2, 1.0)) == "white"
+
+
+def test_predicted_vs_measured_plots_the_cross_validated_predictions() -> None:
+    from orchestrator.study.figures import heldout_points
+
+    cells, fit = make_cells(), make_fit()
+    points = heldout_points(cells, fit, "final_params")
+    measured = {c["cell_id"]: c["val_loss"] for c in cells}
+    assert len(points) == 19
+    assert list(points[:, 0]) == fit["predictors"]["final_params"]["cv_predictions"]
+    assert list(points[:, 1]) == [measured[i] for i in fit["cell_ids"]]
+    rmse = float(np.sqrt(np.mean((points[:, 0] - points[:, 1]) ** 2)))
+    assert abs(rmse - 0.04) < 1e-9  # the RMSE those points give: ±0.02·2
+    assert len(heldout_points(cells, {"predictors": {"final_params": {}}}, "final_params")) == 0
