@@ -16,7 +16,6 @@ from collections.abc import Sequence
 
 import numpy as np
 from scipy.optimize import minimize
-from scipy.special import logsumexp
 
 PARAM_NAMES = ("E", "A", "B", "alpha", "beta")
 PREDICTORS = ("avg_params", "final_params", "initial_params")
@@ -81,11 +80,18 @@ def _scaled_objective(theta, log_n, log_d, log_l, delta) -> tuple[float, np.ndar
     return value * scale, grad * scale
 
 
+def _logsumexp3(terms: np.ndarray) -> np.ndarray:
+    """log(exp(t0) + exp(t1) + exp(t2)) over the last axis (of size 3), shifted by the maximum: what
+    scipy.special.logsumexp gives, at a fraction of its cost on the (grid × cells × 3) array of _grid_starts."""
+    top = terms.max(axis=-1)
+    return top + np.log(np.exp(terms - top[..., None]).sum(axis=-1))
+
+
 def _grid_starts(log_n, log_d, log_l, delta: float, starts: int | None) -> np.ndarray:
     """The Hoffmann grid; with `starts`, its `starts` points of lowest initial objective (deterministic)."""
     if starts is None or starts >= len(_GRID):
         return _GRID
-    residual = logsumexp(_terms(_GRID, log_n, log_d), axis=-1) - log_l
+    residual = _logsumexp3(_terms(_GRID, log_n, log_d)) - log_l
     order = np.argsort(_huber(residual, delta).sum(axis=-1), kind="stable")
     return _GRID[order[:max(1, starts)]]
 
