@@ -8,6 +8,7 @@ import traceback
 from orchestrator.config import attention_flops_per_token
 from orchestrator.data import epochs_for
 from orchestrator.store.cell_id import cell_coordinates
+from orchestrator.store.provenance import code_version
 from pruning.accounting import ParamAccountant
 
 
@@ -48,6 +49,7 @@ def cell_result(job, *, status: str, steps: int, final_loss: float, val_loss: fl
         "budget_compute": job.config.budget.compute,
         "vocab_size": job.vocab_size,  # the model's: the data's, padded up to model.vocab_multiple
         "data_vocab_size": job.data.vocab_size,
+        "code": code_version(),  # the commit (or package version) that trained it
     }
     if finetune is not None:
         result["finetune"] = {**finetune, "final_loss": _finite_or_none(finetune["final_loss"]),
@@ -63,5 +65,6 @@ def failed_result(config, cell_id: str, error: BaseException) -> dict:
         "sweep": config.sweep,
         "cell": cell_coordinates(config),
         "error": f"{type(error).__name__}: {error}",
+        "code": code_version(),
         "traceback": "".join(traceback.format_exception(error))[-4000:],
     }

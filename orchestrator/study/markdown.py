@@ -19,6 +19,7 @@ from orchestrator.study.evidence import seed_noise
 from orchestrator.study.findings import findings, window_groups
 from orchestrator.study.findings_markdown import findings_section
 from orchestrator.study.p2_report import p2_fits, p2_section
+from orchestrator.study.provenance_section import provenance_section
 from orchestrator.study.spdf_report import spdf_section
 
 FIT_COLUMNS = ("E", "A", "B", "alpha", "beta")
@@ -201,7 +202,8 @@ def pretraining_cells(cells: list[dict]) -> list[dict]:
 
 
 def render_report(cells: list[dict], fit: dict | None, figures: dict[str, Path], out_dir: Path, *,
-                  skipped: list[tuple[str, str]] = (), paper_findings: dict | None = None) -> str:
+                  skipped: list[tuple[str, str]] = (), paper_findings: dict | None = None,
+                  commands: list[str] = ()) -> str:
     """The full markdown report; deterministic for the same inputs. `paper_findings`: findings() of the
     pre-training cells when the caller already has them."""
     fit = fit or {}
@@ -216,7 +218,7 @@ def render_report(cells: list[dict], fit: dict | None, figures: dict[str, Path],
     lines += ["## Best pruning windows", ""] + windows_table(found["windows"])
     lines += spdf_section(cells) + p2
     lines += figures_section(figures, out_dir)
-    lines += cells_section(cells)
+    lines += cells_section(cells) + provenance_section(cells, list(commands))
     if skipped:
         lines += ["## Skipped files", "", "| path | reason |", "|---|---|"]
         lines += [f"| `{path}` | {reason} |" for path, reason in sorted(skipped)] + [""]

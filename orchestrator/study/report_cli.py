@@ -65,7 +65,8 @@ def build_report(results_dir: str | Path, out_dir: str | Path | None = None, *, 
     figures = write_figures(cells, fit, out)
     paper_findings = findings(pretraining_cells(cells), fit)
     write_json_atomic(out / "findings.json", paper_findings)
-    markdown = render_report(cells, fit, figures, out, skipped=skipped, paper_findings=paper_findings)
+    markdown = render_report(cells, fit, figures, out, skipped=skipped, paper_findings=paper_findings,
+                             commands=sweep_commands(results_dir))
     report_path = out / "report.md"
     write_text_atomic(report_path, markdown)
     write_text_atomic(out / "cells.csv", cells_csv(cells))
@@ -73,6 +74,24 @@ def build_report(results_dir: str | Path, out_dir: str | Path | None = None, *, 
         log_summary_runs(cells, fit, figures, mode=wandb_mode, project=wandb_project, entity=wandb_entity,
                          salt=store_salt(store_root(results_dir, cells)), run_dir=out)
     return ReportOutcome(report_path, fit_path, headlines(markdown), skipped)
+
+
+def sweep_commands(results_dir: str | Path) -> list[str]:
+    """The commands in the sweep manifests of a local store or sweep folder (none for a URI)."""
+    from orchestrator.store.files import CorruptStoreFile
+    from orchestrator.store.manifest import MANIFEST, read_manifest
+
+    if is_uri(results_dir):
+        return []
+    root = Path(results_dir)
+    folders = [root] if (root / MANIFEST).exists() else sorted(p.parent for p in root.glob(f"*/{MANIFEST}"))
+    commands = []
+    for folder in folders:
+        try:
+            commands += [run["command"] for run in read_manifest(folder)["runs"]]
+        except CorruptStoreFile:
+            continue
+    return commands
 
 
 def store_root(results_dir: str | Path, cells: list[dict]) -> str | Path:

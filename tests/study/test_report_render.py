@@ -227,3 +227,16 @@ def test_predicted_vs_measured_plots_the_cross_validated_predictions() -> None:
     rmse = float(np.sqrt(np.mean((points[:, 0] - points[:, 1]) ** 2)))
     assert abs(rmse - 0.04) < 1e-9  # the RMSE those points give: ±0.02·2
     assert len(heldout_points(cells, {"predictors": {"final_params": {}}}, "final_params")) == 0
+
+
+def test_provenance_names_the_code_the_dates_and_the_commands() -> None:
+    from orchestrator.study.provenance_section import provenance_section
+
+    cells = [{"code": {"commit": "abc123", "version": "0.1.0"}, "timing": {"result_written_at": 1_800_000_000.0}},
+             {"code": {"commit": None, "version": "0.1.0"}, "timing": {"result_written_at": 1_800_003_600.0}},
+             {"status": "failed"}]
+    text = "\n".join(provenance_section(cells, ["orchestrator-train -m seed=0,1", "orchestrator-train -m seed=0,1"]))
+    assert "`0.1.0` (1 cells); `abc123` (1 cells); `not recorded` (1 cells)" in text
+    assert "from 2027-01-15 08:00 UTC to 2027-01-15 09:00 UTC" in text
+    assert text.count("orchestrator-train -m seed=0,1") == 1
+    assert "not recorded (no sweep manifest" in "\n".join(provenance_section(cells, []))
