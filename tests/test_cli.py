@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from conftest import REPO, TINY
 
 BIN = Path(sys.executable).parent
@@ -80,6 +81,28 @@ def test_plan_from_fit_recommends_the_lowest_predicted_loss(tmp_path):
     assert best == advice["best"]
     assert best["predicted_loss"] == min(c["predicted_loss"] for c in advice["candidates"])
     assert {0.0, 0.5, 0.9} <= {c["sparsity"] for c in advice["candidates"]}
+
+
+def test_plan_from_fit_warns_outside_the_fitted_range_and_gives_a_bootstrap_interval(tmp_path):
+    from orchestrator.study.recommend import recommend
+
+    law = {"E": 1.5, "A": 60.0, "B": 900.0, "alpha": 0.3, "beta": 0.25}
+    draws = [[1.5 + 0.01 * k, 60.0, 900.0, 0.3, 0.25] for k in range(-10, 11)]  # E from 1.40 to 1.60
+    fit = {"predictors": {"avg_params": law | {"bootstrap_draws": draws}}, "best": "avg_params",
+           "ranges": {"avg_params": [5e4, 5e5], "tokens": [1e6, 1e8]}}
+    (tmp_path / "fit.json").write_text(json.dumps(fit))
+    done = cli("orchestrator-plan", "--from-fit", str(tmp_path / "fit.json"), "--compute", "1e15",
+               "--final-params", "2e7", "--tokens-per-step", "1024", "--every", "10")
+    assert done.returncode == 0, done.stderr
+    assert "warning: the recommendation's N_avg" in done.stderr and "outside the fitted range" in done.stderr
+    advice = json.loads(done.stdout)
+    low, high = advice["predicted_loss_interval"]
+    # E shifts every candidate's loss alike: the interval is the loss ± the 2.5-97.5 % spread of E (0.095)
+    assert low == pytest.approx(advice["best"]["predicted_loss"] - 0.095) and high == pytest.approx(
+        advice["best"]["predicted_loss"] + 0.095)
+    assert advice["best_in_share_of_draws"] == 1.0 and advice["n_draws"] == 21
+    inside = recommend(fit, compute=1e12, final_params=1e5, tokens_per_step=1024, every=10)
+    assert [w for w in inside["warnings"] if "N_avg" in w] == []
 
 
 def test_plan_from_fit_needs_a_budget_and_a_size(tmp_path):

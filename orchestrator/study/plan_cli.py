@@ -62,6 +62,11 @@ def _recommend(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    for warning in advice["warnings"]:
+        print(f"warning: {warning}", file=sys.stderr)
+    if "predicted_loss_interval" not in advice:
+        print("warning: fit.json keeps no bootstrap draws (orchestrator-report --bootstrap 0, or an older report): "
+              "no interval", file=sys.stderr)
     print(json.dumps({k: v for k, v in advice.items() if k != "candidates"}, indent=2, sort_keys=True))
     return 0
 

@@ -8,7 +8,9 @@ go into L = E + A / N_avg^alpha + B / D^beta. The lowest predicted loss wins.
 """
 from __future__ import annotations
 
-from orchestrator.study.scaling_law import predict
+import numpy as np
+
+from orchestrator.study.scaling_law import PARAM_NAMES, predict
 from pruning.plan import plan_iso_compute
 
 WINDOWS = [(a, b) for a in (0.0, 0.25, 0.5, 0.75) for b in (0.25, 0.5, 0.75, 1.0) if a < b]
@@ -40,4 +42,32 @@ def recommend(fit: dict, *, compute: float, final_params: float, tokens_per_step
         raise ValueError("the compute budget is too small for any candidate (fewer than `every` steps)")
     candidates.sort(key=lambda c: c["predicted_loss"])
     return {"best": candidates[0], "runner_up": candidates[1] if len(candidates) > 1 else None,
-            "candidates": candidates}
+            "candidates": candidates, **_uncertainty(law, candidates), "warnings": _outside_the_fit(fit, candidates[0])}
+
+
+def _uncertainty(law: dict, candidates: list[dict]) -> dict:
+    """Over the fit's bootstrap draws (fit.json avg_params.bootstrap_draws): the 95 % interval of the best
+    candidate's predicted loss, and how often it is still the best; nothing when the fit kept no draws."""
+    draws = np.array(law.get("bootstrap_draws") or [], dtype=float).reshape(-1, len(PARAM_NAMES))
+    if not len(draws):
+        return {}
+    n = np.array([c["avg_params"] for c in candidates])
+    d = np.array([c["tokens"] for c in candidates])
+    losses = np.stack([predict(dict(zip(PARAM_NAMES, row)), n, d) for row in draws])  # (draws, candidates)
+    low, high = np.percentile(losses[:, 0], [2.5, 97.5])
+    return {"predicted_loss_interval": [float(low), float(high)],
+            "best_in_share_of_draws": float(np.mean(np.argmin(losses, axis=1) == 0)), "n_draws": len(draws)}
+
+
+def _outside_the_fit(fit: dict, best: dict) -> list[str]:
+    """A warning for each of the recommendation's N_avg and tokens that lies outside the cells the law was fitted
+    on (fit.json `ranges`): there the law extrapolates."""
+    ranges, warnings = fit.get("ranges") or {}, []
+    for key, label in (("avg_params", "N_avg"), ("tokens", "tokens")):
+        if key in ranges:
+            low, high = ranges[key]
+            if not low <= best[key] <= high:
+                factor = best[key] / high if best[key] > high else low / best[key]
+                warnings.append(f"the recommendation's {label} = {best[key]:.3g} lies {factor:.3g}x outside the "
+                                f"fitted range [{low:.3g}, {high:.3g}]: the law extrapolates there")
+    return warnings

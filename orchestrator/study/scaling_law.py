@@ -203,12 +203,10 @@ def _extrapolation_rmse(N, D, L, extrapolate_by, starts, delta) -> float | None:
     return _rmse(predict(fit, N[held], D[held]), L[held])
 
 
-def bootstrap_intervals(N, D, L, *, samples: int = 100, seed: int = 0, starts: int | None = 3,
-                        delta: float = 1e-3, full_fit: dict | None = None) -> dict:
-    """95 % percentile intervals (2.5th, 97.5th) of E, A, B, alpha, beta over cell resamples with replacement.
-
-    Each resample is refitted from the full fit's solution plus the `starts` best grid points.
-    """
+def bootstrap_draws(N, D, L, *, samples: int = 100, seed: int = 0, starts: int | None = 3,
+                    delta: float = 1e-3, full_fit: dict | None = None) -> np.ndarray:
+    """(samples, 5) constants E, A, B, alpha, beta refitted on cell resamples with replacement, each from the full
+    fit's solution plus the `starts` best grid points."""
     N, D, L = _validate(N, D, L)
     if samples < 1:
         raise ValueError(f"samples must be >= 1, got {samples}")
@@ -220,6 +218,17 @@ def bootstrap_intervals(N, D, L, *, samples: int = 100, seed: int = 0, starts: i
         idx = rng.integers(0, len(L), size=len(L))
         fit = _fit_log(N[idx], D[idx], L[idx], delta=delta, starts=starts, seed_theta=full["_theta"])
         draws[row] = [fit[name] for name in PARAM_NAMES]
+    return draws
+
+
+def bootstrap_intervals(N, D, L, *, samples: int = 100, seed: int = 0, starts: int | None = 3,
+                        delta: float = 1e-3, full_fit: dict | None = None) -> dict:
+    """95 % percentile intervals (2.5th, 97.5th) of E, A, B, alpha, beta over cell resamples (bootstrap_draws)."""
+    draws = bootstrap_draws(N, D, L, samples=samples, seed=seed, starts=starts, delta=delta, full_fit=full_fit)
+    return _percentile_intervals(draws)
+
+
+def _percentile_intervals(draws: np.ndarray) -> dict:
     low, high = np.percentile(draws, [2.5, 97.5], axis=0)
     return {name: (float(low[k]), float(high[k])) for k, name in enumerate(PARAM_NAMES)}
 
@@ -246,7 +255,9 @@ def fit_predictors(cells: list[dict], *, bootstrap_samples: int = 100, seed: int
                                          extrapolate_by, bootstrap_samples, seed, starts) for name in PREDICTORS}
     ranking = sorted(PREDICTORS, key=lambda name: predictors[name]["heldout_rmse"])
     models = {(cell.get("cell") or {}).get("model") for cell in usable}
-    return {"n_cells": len(usable), "cell_ids": [cell.get("cell_id") for cell in usable],
+    ranges = {name: [float(min(c[name] for c in usable)), float(max(c[name] for c in usable))]
+              for name in (*PREDICTORS, "tokens")}
+    return {"n_cells": len(usable), "cell_ids": [cell.get("cell_id") for cell in usable], "ranges": ranges,
             "n_model_sizes": len({cell["initial_params"] for cell in usable}), "models": sorted(map(str, models)),
             "predictors": predictors, "ranking": ranking, "best": ranking[0]}
 
@@ -270,7 +281,9 @@ def _predictor_entry(N, D, L, extrapolate_by, bootstrap_samples, seed, starts) -
     errors = heldout_errors(N, D, L, extrapolate_by=extrapolate_by, starts=starts)
     entry.update({key: errors[key] for key in ("cv", "cv_rmse", "loo_rmse", "heldout_rmse", "extrapolation_rmse",
                                                "cv_predictions")})
-    intervals = bootstrap_intervals(N, D, L, samples=bootstrap_samples, seed=seed, full_fit=full) \
-        if bootstrap_samples > 0 else {}
+    draws = bootstrap_draws(N, D, L, samples=bootstrap_samples, seed=seed, full_fit=full) \
+        if bootstrap_samples > 0 else np.empty((0, len(PARAM_NAMES)))
+    intervals = _percentile_intervals(draws) if len(draws) else {}
     entry["intervals"] = {name: [low, high] for name, (low, high) in intervals.items()}
+    entry["bootstrap_draws"] = draws.tolist()  # rows of E, A, B, alpha, beta: orchestrator-plan's intervals
     return entry
