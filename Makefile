@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 RESULTS ?= results
 
-.PHONY: install test demo bench reproduction reproduction-paper-budgets gpu-wheels clean
+.PHONY: install test demo bench mutation reproduction reproduction-paper-budgets gpu-wheels clean
 
 install: $(STAMP)
 
@@ -29,6 +29,16 @@ demo: install
 
 bench: install
 	$(PY) benchmarks/run_all.py
+
+# Mutation testing of pruning/, the LR schedule, the cell id and the planner CLI (setup.cfg [mutmut]); not part of
+# `make test`. mutmut copies the code into mutants/ (git-ignored) and starts afresh each time; tests/mutation_report.py
+# then writes the score and the surviving mutants to docs/testing.md. MUTMUT_ARGS=--max-children=1 spares a core.
+MUTMUT_ARGS ?=
+mutation: install
+	$(PY) -m pip install -q mutmut==3.8.1
+	rm -rf mutants
+	start=$$(date +%s); OMP_NUM_THREADS=1 $(VENV)/bin/mutmut run $(MUTMUT_ARGS); \
+		$(PY) tests/mutation_report.py --seconds $$(($$(date +%s) - start)) --command "make mutation $(MUTMUT_ARGS)"
 
 # The mini-scale reproduction of the paper (docs/reproduction/README.md): dense ladders (by tokens per parameter,
 # and by steps so that dense cells cover the pruned cells' token counts), 3 seeds for a subset, then journey80; the
@@ -84,4 +94,4 @@ gpu-wheels: install
 	du -sh $(GPU_WHEELS)
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build *.egg-info mutants

@@ -68,3 +68,39 @@ def test_average_from_real_masks_matches_the_plan():
     assert accountant.final_params == round(0.25 * pruner.n_total)
     # the plan's N_avg and the measured one differ only by rounding the kept count to whole weights
     assert accountant.avg_params == pytest.approx(plan.avg_density * pruner.n_total, abs=0.5)
+
+
+# -- edges that mutation testing found unchecked (docs/testing.md) --------------------------------------------------
+def test_a_fresh_accountant_saves_none_for_the_counts_it_has_not_seen():
+    # the state_dict docstring: plain ints, and None before the first record
+    assert ParamAccountant().state_dict() == {"steps_recorded": 0, "param_step_sum": 0, "initial_params": None,
+                                              "current_params": None, "last_step": None}
+
+
+def test_step_zero_and_zero_weights_are_valid_records():
+    accountant = ParamAccountant()
+    accountant.record(0, 0)  # the bounds are inclusive: step >= 0, n_nonzero >= 0
+    assert (accountant.last_step, accountant.current_params, accountant.avg_params) == (0, 0, 0.0)
+
+
+@pytest.mark.parametrize("step,n_nonzero,named", [
+    (-1, 5, "step must be an integer >= 0, got -1"),
+    (1.0, 5, "step must be an integer >= 0, got 1.0"),
+    (True, 5, "step must be an integer >= 0, got True"),
+    (0, 1.5, "n_nonzero must be an integer >= 0, got 1.5"),
+    (0, True, "n_nonzero must be an integer >= 0, got True"),
+])
+def test_a_bad_record_is_refused_naming_the_argument(step, n_nonzero, named):
+    with pytest.raises(ValueError, match=named):
+        ParamAccountant().record(step, n_nonzero)
+
+
+def test_a_loaded_state_answers_before_any_new_record():
+    first = ParamAccountant()
+    for step, n in [(0, 10), (1, 8), (2, 6)]:
+        first.record(step, n)
+    resumed = ParamAccountant()
+    resumed.load_state_dict(round_trip(first.state_dict()))
+    assert (resumed.initial_params, resumed.current_params, resumed.last_step) == (10, 6, 2)
+    with pytest.raises(ValueError, match="step"):
+        resumed.record(2, 6)  # step 2 was counted before the checkpoint

@@ -198,3 +198,85 @@ def test_bad_arguments_are_named():
         GlobalMagnitudePruner(weights, schedule="geometric", sparsity=0.5, t_start=0, t_end=15, every=10)
     with pytest.raises(ValueError, match="sparsity"):
         GlobalMagnitudePruner(weights, schedule="geometric", sparsity=1.0, t_start=0, t_end=10, every=10)
+
+
+# -- edges that mutation testing found unchecked (docs/testing.md) --------------------------------------------------
+def _one_row(values):
+    return {"w": nn.Parameter(torch.tensor([values]))}
+
+
+class RecordingTarget(TorchOptimizerTarget):
+    """The torch target, recording the names it is asked to zero (DeepSpeed's target finds its shards by name)."""
+
+    def __init__(self):
+        super().__init__()
+        self.names = []
+
+    def zero_pruned(self, name, param, keep):
+        self.names.append(name)
+        super().zero_pruned(name, param, keep)
+
+
+def test_no_weights_is_refused_with_its_message():
+    with pytest.raises(ValueError, match="^weights must hold at least one prunable weight$"):
+        GlobalMagnitudePruner({}, schedule="geometric", sparsity=0.5, t_start=0, t_end=10, every=10)
+
+
+def test_the_target_is_told_the_name_of_each_weight_it_zeroes():
+    weights = prunable_weights(make_model())
+    target = RecordingTarget()
+    pruner = GlobalMagnitudePruner(weights, schedule="one_shot", sparsity=0.5, t_start=0, t_end=0, every=1,
+                                   target=target)
+    pruner.update(0)
+    assert target.names == ["up.weight", "down.weight", "lm_head.weight"]
+
+
+def test_an_event_before_the_optimizer_has_state_zeroes_the_weights():
+    # a fresh AdamW holds no state for any parameter until its first step: the event must not need it
+    weights = _one_row([3.0, 1.0, 2.0, 4.0])
+    optimizer = torch.optim.AdamW(weights.values(), lr=1e-2)
+    pruner = GlobalMagnitudePruner(weights, schedule="one_shot", sparsity=0.5, t_start=0, t_end=0, every=1,
+                                   target=TorchOptimizerTarget(optimizer))
+    assert pruner.update(0)
+    assert weights["w"].tolist() == [[3.0, 0.0, 0.0, 4.0]]  # the two smallest of 3, 1, 2, 4
+
+
+def test_masks_only_shrink_when_a_kept_weight_is_exactly_zero():
+    # after pruning |1| of [3, 1, 2, 4], training leaves the kept 3 at exactly 0: re-running the event (a resume
+    # repeats it) must keep the pruned entry pruned and the kept zero kept, not swap them
+    weights = _one_row([3.0, 1.0, 2.0, 4.0])
+    pruner = GlobalMagnitudePruner(weights, schedule="one_shot", sparsity=0.25, t_start=0, t_end=0, every=1)
+    pruner.update(0)
+    assert pruner.masks["w"].tolist() == [[True, False, True, True]]
+    with torch.no_grad():
+        weights["w"][0, 0] = 0.0
+    pruner.update(0)
+    assert pruner.masks["w"].tolist() == [[True, False, True, True]]
+
+
+def test_the_checkpoint_keys_are_pinned():
+    # checkpoints written by one version must load in the next: the names are part of the format
+    pruner = make_pruner(make_model())
+    pruner.update(10)
+    state = pruner.state_dict()
+    assert set(state) == {"masks", "n_total", "n_nonzero", "last_event_step", "schedule", "sparsity", "t_start",
+                          "t_end", "every"}
+    n_total = 16 * 48 + 48 * 16 + 16 * 40  # up, down, lm_head
+    assert (state["n_total"], state["last_event_step"], state["schedule"], state["sparsity"], state["t_start"],
+            state["t_end"], state["every"]) == (n_total, 10, "geometric", 0.75, 10, 40, 10)
+    assert state["n_nonzero"] == sum(int(mask.sum()) for mask in state["masks"].values())
+
+
+def test_a_mismatched_checkpoint_is_refused_naming_what_differs():
+    state = make_pruner(make_model(), sparsity=0.5).state_dict()
+    with pytest.raises(ValueError, match="pruner state has sparsity=0.5, this pruner has 0.75"):
+        make_pruner(make_model()).load_state_dict(state)
+    state = make_pruner(make_model()).state_dict()
+    state["masks"] = {"up.weight": state["masks"]["up.weight"]}
+    with pytest.raises(ValueError, match=r"pruner state masks \['up.weight'\] do not match the weights "
+                                         r"\['down.weight', 'lm_head.weight', 'up.weight'\]"):
+        make_pruner(make_model()).load_state_dict(state)
+    state = make_pruner(make_model()).state_dict()
+    state["masks"]["up.weight"] = state["masks"]["up.weight"][:, :4]
+    with pytest.raises(ValueError, match=r"mask 'up.weight' has shape \(48, 4\), the weight has \(48, 16\)"):
+        make_pruner(make_model()).load_state_dict(state)

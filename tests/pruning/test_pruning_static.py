@@ -4,7 +4,8 @@ import torch
 
 from model.gpt import GPT, preset
 from pruning.magnitude import prunable_weights
-from pruning.static import StaticRandomPruner, plan_static, static_masked_weights
+from pruning.plan import Plan
+from pruning.static import FixedMaskPruner, StaticRandomPruner, plan_static, static_masked_weights
 
 
 def _model_and_weights(seed=0):
@@ -63,3 +64,80 @@ def test_the_static_plan_trains_the_dense_tokens_at_lower_compute():
     assert plan.density(0) == plan.density(999) == pytest.approx(0.6)
     with pytest.raises(ValueError, match="pruning.sparsity"):
         plan_static(sparsity=1.0, dense_steps=10, masked_fraction=0.5)
+
+
+# -- edges that mutation testing found unchecked (docs/testing.md) --------------------------------------------------
+def test_the_static_plan_is_pinned_field_by_field():
+    # s = 0.5 on a masked share f = 0.8: density 1 - 0.5·0.8 = 0.6 from step 0; T = C = 100; compute 100·0.6 = 60
+    plan = plan_static(sparsity=0.5, dense_steps=100, masked_fraction=0.8)
+    assert plan == Plan(schedule="static", sparsity=0.5, start=0.0, end=0.0, every=1, dense_steps=100, t_start=0,
+                        t_end=0, n_events=1, total_steps=100, avg_density=plan.avg_density, window_density=1.0,
+                        compute=plan.compute)
+    assert abs(plan.avg_density - 0.6) < 1e-15 and abs(plan.compute - 60.0) < 1e-12  # one rounding of 0.5·0.8
+
+
+def test_the_static_plan_accepts_its_closed_bounds():
+    assert plan_static(sparsity=0.0, dense_steps=1, masked_fraction=1.0).compute == 1.0  # s = 0, C = 1, f = 1
+
+
+@pytest.mark.parametrize("args,named", [
+    (dict(dense_steps=0), "budget.dense_steps must be a positive integer, got 0"),
+    (dict(dense_steps=1.5), "budget.dense_steps must be a positive integer, got 1.5"),
+    (dict(masked_fraction=0.0), r"masked_fraction must be in \(0, 1\], got 0.0"),
+    (dict(masked_fraction=1.5), r"masked_fraction must be in \(0, 1\], got 1.5"),
+])
+def test_a_bad_static_plan_is_refused_naming_the_argument(args, named):
+    with pytest.raises(ValueError, match=named):
+        plan_static(**(dict(sparsity=0.5, dense_steps=10, masked_fraction=0.5) | args))
+
+
+class RecordingTarget:
+    """A MaskTarget that records which weights it was asked to zero (and zeroes them, as the torch one does)."""
+
+    def __init__(self):
+        self.names = []
+
+    def zero_pruned(self, name, param, keep):
+        self.names.append(name)
+        with torch.no_grad():
+            param.mul_(keep)
+
+
+def _toy_weights():
+    return {"a": torch.nn.Parameter(torch.arange(1.0, 9.0).view(2, 4)),
+            "b": torch.nn.Parameter(torch.arange(1.0, 5.0).view(1, 4))}
+
+
+def test_fixed_masks_are_installed_once_at_step_zero_through_the_target():
+    weights, target = _toy_weights(), RecordingTarget()
+    masks = {"a": torch.tensor([[True, False, True, True], [False, True, True, False]]),
+             "b": torch.tensor([[True, True, True, True]])}
+    pruner = FixedMaskPruner(weights, masks, target=target)
+    assert pruner.sparsity == 3 / 12  # 3 of the 12 entries are masked
+    assert pruner.state_dict()["every"] == 1 and pruner.state_dict()["schedule"] == "one_shot"
+    assert not pruner.update(3)  # only step 0 installs the masks
+    assert pruner.last_event_step is None and torch.all(weights["a"] != 0)
+    assert pruner.update(0) and pruner.last_event_step == 0
+    assert sorted(target.names) == ["a", "b"]
+    assert not pruner.update(0)  # once
+    assert torch.equal(weights["a"] != 0, masks["a"]) and pruner.n_nonzero() == 9
+
+
+def test_fixed_masks_for_other_weights_are_refused_naming_both():
+    with pytest.raises(ValueError, match=r"masks \['a'\] do not match the weights \['a', 'b'\]"):
+        FixedMaskPruner(_toy_weights(), {"a": torch.ones(2, 4, dtype=torch.bool)})
+
+
+def test_the_static_random_pruner_uses_its_target_and_checks_its_sparsity():
+    target = RecordingTarget()
+    pruner = StaticRandomPruner(_toy_weights(), sparsity=0.0, seed=1, target=target)  # s = 0 is allowed
+    assert pruner.update(0) and sorted(target.names) == ["a", "b"] and pruner.n_nonzero() == 12
+    for sparsity in (1.0, 1.5, -0.1):
+        with pytest.raises(ValueError, match=rf"sparsity must be in \[0, 1\), got {sparsity}"):
+            StaticRandomPruner(_toy_weights(), sparsity=sparsity, seed=1)
+
+
+def test_a_checkpoint_of_another_seed_is_refused_naming_both_seeds():
+    state = StaticRandomPruner(_toy_weights(), sparsity=0.5, seed=1).state_dict()
+    with pytest.raises(ValueError, match="pruner state has seed=1, this pruner has 2"):
+        StaticRandomPruner(_toy_weights(), sparsity=0.5, seed=2).load_state_dict(state)

@@ -7,7 +7,7 @@ import torch
 from model.gpt import GPT, GPTConfig
 from pruning.structured import (
     apply_2_4, block_similarities, count_block_linear, pruning_ratio, prune_depth, prune_width,
-    semi_structured_masks, structured_prune, two_four_mask, width_counts_for_ratio,
+    depth_count_for_ratio, semi_structured_masks, structured_prune, two_four_mask, width_counts_for_ratio,
 )
 
 CONFIG = GPTConfig(vocab_size=64, max_seq_len=32, n_layer=6, n_head=4, d_model=32, d_mlp=64)
@@ -220,3 +220,76 @@ def test_bad_arguments_are_named():
         prune_width(model, tokens, keep_heads=0, keep_mlp=8)
     with pytest.raises(ValueError, match="calibration_tokens"):
         prune_depth(model, tokens.float(), n_remove=1)
+
+
+# -- edges that mutation testing found unchecked (docs/testing.md) --------------------------------------------------
+def test_block_similarity_is_the_mean_cosine_over_the_model_dimension():
+    model, tokens = _model(), _tokens()
+    seen = {}
+    handles = [block.register_forward_hook(lambda _m, inputs, output, i=i: seen.__setitem__(i, (inputs[0], output)))
+               for i, block in enumerate(model.blocks)]
+    with torch.no_grad():
+        model(tokens)
+    for handle in handles:
+        handle.remove()
+    similarity = block_similarities(model, tokens)
+    for index, (x, y) in seen.items():  # (B, T, D) each: cos = x·y / (|x| |y|) per token, then the mean
+        cosine = (x * y).sum(-1) / (x.norm(dim=-1) * y.norm(dim=-1))
+        assert similarity[index] == pytest.approx(float(cosine.mean()), abs=1e-6)
+
+
+def test_depth_pruning_keeps_the_dtype_and_reports_what_it_did():
+    model = _model().double()
+    _make_identity(model.blocks[2])
+    pruned, _, report = prune_depth(model, _tokens(), n_remove=1)
+    assert all(p.dtype == torch.float64 for p in pruned.parameters())
+    assert set(report) == {"method", "removed_blocks", "kept_blocks", "similarity"}
+    assert (report["method"], report["removed_blocks"], report["kept_blocks"]) == ("depth", [2], [0, 1, 3, 4, 5])
+    assert len(report["similarity"]) == 6 and report["similarity"][2] == pytest.approx(1.0, abs=1e-12)
+
+
+def test_width_pruning_with_heads_narrower_than_d_model_over_n_head():
+    # d_head 4: attention is 4·4 = 16 wide in a d_model of 32, so the out projection is (32, 16), not square
+    config = replace(CONFIG, d_head=4)
+    model, tokens = _model(config), _tokens(config)
+    pruned, _, _ = prune_width(model, tokens, keep_heads=4, keep_mlp=64)
+    with torch.no_grad():
+        assert torch.equal(pruned(tokens), model(tokens))
+    pruned, ratio, report = prune_width(model, tokens, keep_heads=2, keep_mlp=64)
+    assert pruned.blocks[0].attn.out.weight.shape == (32, 8) and pruned.blocks[0].attn.qkv.weight.shape == (24, 32)
+    out = model.blocks[0].attn.out.weight.view(32, 4, 4)[:, report["kept_heads"][0]].reshape(32, 8)
+    assert torch.equal(pruned.blocks[0].attn.out.weight, out)
+    assert ratio == pytest.approx(1 - (4 * 32 * 4 * 2 + 2 * 32 * 64) / (4 * 32 * 4 * 4 + 2 * 32 * 64))
+
+
+def test_width_pruning_down_to_one_head_and_one_channel():
+    model, tokens = _model(), _tokens()
+    pruned, _, report = prune_width(model, tokens, keep_heads=1, keep_mlp=1)
+    assert (pruned.config.n_head, pruned.config.d_mlp) == (1, 1)
+    assert set(report) == {"method", "keep_heads", "keep_mlp", "kept_heads", "kept_mlp_channels"}
+    assert (report["method"], report["keep_heads"], report["keep_mlp"]) == ("width", 1, 1)
+    with pytest.raises(ValueError, match=r"keep_mlp must be in \[1, d_mlp = 64\], got 0"):
+        prune_width(model, tokens, keep_heads=1, keep_mlp=0)
+
+
+def test_counts_for_ratios_at_the_ends():
+    # CONFIG per block: a head holds 4·32·8 = 1024 weights, an MLP channel 2·32 = 64; 4 heads + 64 channels = 8192
+    assert depth_count_for_ratio(CONFIG, 0.99) == 5  # round(5.94) = 6, capped at n_layer - 1
+    assert width_counts_for_ratio(CONFIG, 0.0) == (4, 64)
+    # ρ 0.9: round(0.4) = 0 heads → at least 1; 0.9·8192 - 3·1024 = 4300.8 → 67 channels, capped at 63: keep 1
+    assert width_counts_for_ratio(CONFIG, 0.9) == (1, 1)
+
+
+def test_structured_prune_2_4_accepts_ratio_one_half_and_returns_the_masked_model():
+    model = _model()
+    pruned, ratio, report = structured_prune(model, None, "2:4", ratio=0.5)
+    assert ratio == 0.5 and report["method"] == "2:4"
+    qkv = pruned.blocks[0].attn.qkv.weight
+    assert torch.equal(qkv != 0, report["masks"]["blocks.0.attn.qkv.weight"])
+    assert int((qkv == 0).sum()) == qkv.numel() // 2
+
+
+def test_depth_and_width_pruning_need_calibration_tokens():
+    for method in ("depth", "width"):
+        with pytest.raises(ValueError, match=f"^{method} pruning needs calibration_tokens$"):
+            structured_prune(_model(), None, method, 0.2)
