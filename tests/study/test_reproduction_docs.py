@@ -46,9 +46,16 @@ def test_the_page_quotes_the_reports_numbers() -> None:
     found, page = _findings(), _page()
     windows, predictors, dense = found["windows"], found["predictors"], found["dense_equivalence"]
     quoted = [
-        f"{windows['n_near_optimal']} of {windows['n_groups']}", f"{windows['noise']:.4f}",
-        f"{windows['mean_gap']:.4f}", f"{windows['max_gap']:.4f}", f"{windows['mean_rank']:.2f}",
+        f"{windows['n_near_optimal']} of {windows['n_testable']}", f"{windows['mean_gap']:.4f}",
+        f"{windows['max_gap']:.4f}", f"{windows['mean_rank']:.2f}",
+        *(f"| {b['duration'][3:]} tokens/param | {b['n_testable']} of {b['n_groups']} | {b['verdict']} |"
+          for b in windows["by_budget"]),
+        *(f"{b['noise']:.4f} ({b['noise_dof']})" for b in windows["by_budget"] if b["noise"] is not None),
+        *(f"{r['gap']:.4f} [{r['gap_interval'][0]:.4f}, {r['gap_interval'][1]:.4f}]" for r in windows["groups"]
+          if r["gap_interval"] is not None),
         *(f"{predictors['heldout_rmse'][name]:.4f}" for name in ("avg_params", "final_params", "initial_params")),
+        *(f"[{low:+.4f}," for low, _ in predictors["difference_ci"].values()),
+        *(f"{high:+.4f}]" for _, high in predictors["difference_ci"].values()),
         f"{dense['gap']['mean']:+.4f}", f"{dense['mean_pct']:+.2f} %",
         *(f"{dense['contrast'][name]['mean']:+.4f}" for name in ("avg_params", "final_params", "initial_params")),
     ]
