@@ -85,19 +85,27 @@ def test_report_rejects_a_missing_store(tmp_path):
 
 
 def test_each_sweep_keeps_one_summary_run_whose_id_a_rerun_reuses(tmp_path):
-    from orchestrator.study.report_cli import build_report
+    from orchestrator.store.identity import store_salt
+    from orchestrator.store.reader import load_cells
+    from orchestrator.study.report_cli import store_root
+    from orchestrator.study.wandb_summary import log_summary_runs
 
     for sweep in ("alpha", "beta"):
         write_synthetic_store(tmp_path / "store" / sweep)
         for path in (tmp_path / "store" / sweep).glob("*/result.json"):
-            if path.parent.name != "torn-cell":
+            if path.parent.name not in ("torn-cell", "no-schedule"):
                 path.write_text(json.dumps(json.loads(path.read_text()) | {"sweep": sweep}))
-    for _ in range(2):
-        build_report(tmp_path / "store", tmp_path / "out", bootstrap=0, wandb_mode="offline")
+    cells, _ = load_cells(tmp_path / "store")
+    assert store_root(tmp_path / "store", cells) == tmp_path / "store"
+    alpha, _ = load_cells(tmp_path / "store" / "alpha")  # one sweep's folder is read as part of its store
+    assert store_root(tmp_path / "store" / "alpha", alpha) == (tmp_path / "store").resolve()
+    salt = store_salt(tmp_path / "store")
+    for _ in range(2):  # the report and its rerun (no fit: the runs' identity is what is tested)
+        log_summary_runs(cells, None, {}, mode="offline", project="p", entity=None, salt=salt, run_dir=tmp_path / "out")
     runs = sorted((tmp_path / "out" / "wandb").glob("offline-run-*"))
     ids = [run.name.rsplit("-", 1)[1] for run in runs]
     assert len(runs) == 4 and len(set(ids)) == 2  # two sweeps, each its own run, the rerun resuming it
-    build_report(tmp_path / "store" / "alpha", tmp_path / "alpha-out", bootstrap=0, wandb_mode="offline")
-    [alone] = (tmp_path / "alpha-out" / "wandb").glob("offline-run-*")
-    assert alone.name.rsplit("-", 1)[1] in ids  # one sweep's folder is read as part of its store: the same run
+    log_summary_runs(alpha, None, {}, mode="offline", project="p", entity=None, salt=salt, run_dir=tmp_path / "a")
+    [alone] = (tmp_path / "a" / "wandb").glob("offline-run-*")
+    assert alone.name.rsplit("-", 1)[1] in ids
     assert (tmp_path / "store" / ".store.json").is_file()
