@@ -16,6 +16,12 @@ REQUIRED_KEYS = ("status", "cell_id", "cell")
 REQUIRED_CELL_KEYS = ("model", "schedule", "sparsity", "start", "end", "seed", "dense_steps", "tokens_per_param")
 
 
+def last_error_line(error: str | None) -> str | None:
+    """The last non-blank line of a result's `error` (where the exception's own message is); None without one."""
+    lines = [line.strip() for line in (error or "").splitlines() if line.strip()]
+    return lines[-1] if lines else None
+
+
 class StoreReader:
     """Lists and reads the files of a store through pyarrow.fs (local paths and URIs alike)."""
 

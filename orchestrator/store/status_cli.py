@@ -18,6 +18,7 @@ from pathlib import Path
 from orchestrator.store.files import CorruptStoreFile, read_json
 from orchestrator.store.lock import LOCK_NAME
 from orchestrator.store.manifest import MANIFEST, read_manifest
+from orchestrator.store.reader import last_error_line
 
 FINISHED = ("done", "diverged")
 
@@ -37,11 +38,6 @@ def lock_is_held(cell_dir: Path) -> bool:
         os.close(fd)
 
 
-def _last_line(text: str | None) -> str:
-    lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
-    return lines[-1] if lines else "no error recorded"
-
-
 def cell_state(cell_dir: Path) -> tuple[str, str]:
     """(state, detail) of one cell folder: see the module docstring."""
     result_path = cell_dir / "result.json"
@@ -51,7 +47,7 @@ def cell_state(cell_dir: Path) -> tuple[str, str]:
         except CorruptStoreFile as error:
             return "failed", f"unreadable result.json: {error}"
         status = str(result.get("status"))
-        return status, _last_line(result.get("error")) if status == "failed" else ""
+        return status, (last_error_line(result.get("error")) or "no error recorded") if status == "failed" else ""
     if lock_is_held(cell_dir):
         return "running", ""
     return ("interrupted", "no result.json; a rerun resumes it") if cell_dir.exists() else ("missing", "never started")

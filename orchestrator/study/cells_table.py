@@ -5,17 +5,13 @@ from __future__ import annotations
 import csv
 import io
 
+from orchestrator.store.reader import last_error_line
 from orchestrator.study.figures import window_label
 from orchestrator.study.flops import true_compute_ratio, true_flops
 
 COLUMNS = ("cell_id", "sweep", "status", "model", "schedule", "sparsity", "start", "end", "seed", "dense_steps",
            "tokens_per_param", "steps", "tokens", "epochs", "initial_params", "avg_params", "final_params",
            "final_loss", "val_loss", "linear_flops", "true_flops", "true_flops_over_budget", "wall_seconds", "error")
-
-
-def _last_line(text: str | None) -> str | None:
-    lines = [line for line in (text or "").strip().splitlines() if line.strip()]
-    return lines[-1].strip() if lines else None
 
 
 def cell_row(cell: dict) -> dict:
@@ -28,7 +24,7 @@ def cell_row(cell: dict) -> dict:
                                               "final_params", "final_loss", "val_loss")},
             "linear_flops": cell.get("pretrain_flops"), "true_flops": true_flops(cell),
             "true_flops_over_budget": true_compute_ratio(cell), "wall_seconds": cell.get("wall_seconds"),
-            "error": _last_line(cell.get("error"))}
+            "error": last_error_line(cell.get("error"))}
 
 
 def cells_csv(cells: list[dict]) -> str:
