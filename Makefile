@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 RESULTS ?= results
 
-.PHONY: install test demo bench mutation reproduction reproduction-paper-budgets gpu-wheels clean
+.PHONY: install test demo bench mutation reproduction reproduction-paper-budgets gpu-wheels ray-head clean
 
 install: $(STAMP)
 
@@ -29,6 +29,13 @@ demo: install
 
 bench: install
 	$(PY) benchmarks/run_all.py
+
+# A Ray head on this machine for launch/submit.sh (README, "On a cluster"), started with the project's environment
+# first on PATH so that the jobs it runs use the project's Python; its dashboard listens on 127.0.0.1:8265.
+# RAY_HEAD_ARGS adds `ray start` options (--port=..., --num-cpus=...). Stop it with `.venv/bin/ray stop`.
+RAY_HEAD_ARGS ?=
+ray-head: install
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/ray start --head --dashboard-host=127.0.0.1 $(RAY_HEAD_ARGS)
 
 # Mutation testing of pruning/, the LR schedule, the cell id and the planner CLI (setup.cfg [mutmut]); not part of
 # `make test`. mutmut copies the code into mutants/ (git-ignored) and starts afresh each time; tests/mutation_report.py

@@ -18,6 +18,9 @@ class RayLauncherConf:
     # every interface (other machines could then reach it, token auth being the only guard).
     localhost_only: bool = True
     connect_timeout_s: float = 20.0  # how long to wait for an unreachable cluster before failing (TCP, then Ray)
+    # With an address: start the sweep once this many nodes are alive in the cluster (a Slurm allocation whose
+    # workers are still joining), or fail after connect_timeout_s more seconds, saying how many joined.
+    wait_for_nodes: int = 1
     # Jobs run one at a time in each Ray worker process. Reusing those processes (Ray's default) saves the
     # interpreter start and imports (~4 s per job here); false gives every job a fresh process (max_calls=1).
     reuse_processes: bool = True

@@ -11,8 +11,9 @@ import os
 import re
 import socket
 import sys
+import time
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Callable, Iterator
 
 from orchestrator.launcher_config import RayLauncherConf
 
@@ -104,9 +105,54 @@ def connect(settings: RayLauncherConf) -> None:
         address, found_by = resolve_auto()
         named += f" ({address}, from {found_by})"
         print(f"[orchestrator] joining the Ray cluster at {address}, from {found_by}", file=sys.stderr, flush=True)
+        if found_by != "RAY_ADDRESS":
+            token_auth_as_ray_would()
     _check_reachable(address, settings.connect_timeout_s, named)
     try:
         with _ray_waits_at_most(settings.connect_timeout_s):
             ray.init(address=address, runtime_env=runtime_env, configure_logging=False)
     except ConnectionError as error:
-        raise ClusterUnreachable(f"{named}: cannot join a Ray cluster there ({error})") from None
+        raise ClusterUnreachable(f"{named}: cannot join a Ray cluster there ({error}){_auth_hint()}") from None
+    wait_for_nodes(settings.wait_for_nodes, settings.connect_timeout_s, named)
+
+
+AUTH_MODE_ENV = "RAY_AUTH_MODE"
+
+
+def token_auth_as_ray_would() -> None:
+    """Ray 2.60's `ray start` turns token auth on, and `ray.init()` sends the token (~/.ray/auth_token) to a cluster it
+    finds on this machine by itself, but never to an address it is given. `auto` is resolved here into an address,
+    so a cluster found on this machine gets Ray's own rule back: RAY_AUTH_MODE=token when it is unset and a token
+    is at hand."""
+    if AUTH_MODE_ENV in os.environ:
+        return
+    from ray._private.authentication.authentication_token_setup import maybe_enable_token_auth_if_token_available
+
+    maybe_enable_token_auth_if_token_available(warn_if_disabled=False)
+
+
+def _auth_hint() -> str:
+    if os.environ.get(AUTH_MODE_ENV, "").lower() == "token":
+        return ""
+    return ("; if the cluster uses token auth (`ray start`'s default), set RAY_AUTH_MODE=token and its token "
+            "(RAY_AUTH_TOKEN_PATH, or ~/.ray/auth_token)")
+
+
+def _alive_nodes() -> int:
+    import ray
+
+    return sum(1 for node in ray.nodes() if node.get("Alive"))
+
+
+def wait_for_nodes(count: int, timeout_s: float, named: str, *, alive: Callable[[], int] = _alive_nodes,
+                   poll_s: float = 1.0) -> None:
+    """Return once `count` nodes are alive in the joined cluster; ClusterUnreachable after timeout_s otherwise (a
+    sweep started on half an allocation would fail its larger cells as unschedulable)."""
+    deadline = time.monotonic() + timeout_s
+    joined = alive()
+    while joined < count:
+        if time.monotonic() >= deadline:
+            raise ClusterUnreachable(f"hydra.launcher.wait_for_nodes={count}: {joined} of {count} nodes joined the "
+                                     f"cluster ({named}) within {timeout_s:g} s")
+        time.sleep(poll_s)
+        joined = alive()
