@@ -55,7 +55,12 @@ def cell_log(cell_dir: Path, rank: int) -> Iterator[None]:
             sys.stdout, sys.stderr = streams
 
 
+def failure_text(error: BaseException) -> str:
+    """The lines that record the error that failed the cell: a stamped header, then its traceback."""
+    return f"{time.strftime('%H:%M:%S')} [cell] failed:\n" + "".join(traceback.format_exception(error))
+
+
 def log_failure(cell_dir: Path, error: BaseException) -> None:
     """Append the traceback of the error that failed the cell."""
     with open(Path(cell_dir) / LOG_NAME, "a", encoding="utf-8") as log:
-        log.write(f"{time.strftime('%H:%M:%S')} [cell] failed:\n" + "".join(traceback.format_exception(error)))
+        log.write(failure_text(error))

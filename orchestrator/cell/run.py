@@ -3,7 +3,8 @@
 Bad input (config, data path, an empty corpus) raises before anything is written to the store. A cell whose
 result.json says done is skipped; an unfinished one resumes from its last checkpoint. A cell that raises is
 recorded as `failed` (with the error) and the exception goes on to the caller. Only the holder of the cell's lock
-runs it (two sweeps over one store never train one cell at once), and spawned workers die with their parent.
+runs it (two sweeps over one store never train one cell at once), and spawned workers die with their parent. A
+`report` sink gets rank 0's (step, total) as it trains (orchestrator/cell/progress_report.py).
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from orchestrator.cell.job import CellJob
 from orchestrator.cell.job_clock import job_started_at
 from orchestrator.cell.p2_base import base_config, base_summary
 from orchestrator.cell.preflight import as_finetune_error, check_finetune_split
+from orchestrator.cell.progress_report import REPORT_EVERY_S, ProgressReporter, ProgressSink, SharedProgress
 from orchestrator.cell.result import failed_result
 from orchestrator.cell.worker import run_worker
 from orchestrator.config import Config, attention_share, static_masked_fraction
@@ -82,19 +84,21 @@ def _die_with_parent(parent_pid: int) -> None:
 
 
 def _worker_entry(rank: int, world_size: int, port: int, job: CellJob, stop_after_step: int | None,
-                  parent_pid: int) -> None:
+                  parent_pid: int, shared: SharedProgress | None) -> None:
     _die_with_parent(parent_pid)
     with cell_log(job.paths.root, rank):
-        run_worker(WorkerPlace(rank, world_size, port), job, stop_after_step)
+        run_worker(WorkerPlace(rank, world_size, port), job, stop_after_step, shared)
 
 
-def run_cell(config: Config, resolved: dict, *, stop_after_step: int | None = None) -> CellOutcome:
-    """One cell, in the store's folder, or in a local stage synced with it when results_dir is a URI."""
+def run_cell(config: Config, resolved: dict, *, stop_after_step: int | None = None,
+             report: ProgressSink | None = None) -> CellOutcome:
+    """One cell, in the store's folder, or in a local stage synced with it when results_dir is a URI; `report`
+    (optional) follows its training steps."""
     identity = cell_id(config)
     remote = RemoteCell.of(config.results_dir, config.sweep, identity)
     if remote is None:
         return _run_cell(config, resolved, CellPaths.of(config.results_dir, config.sweep, identity), None,
-                         stop_after_step)
+                         stop_after_step, report)
     finished = remote.read_result()
     if is_finished(finished) and not config.dry_run:
         return CellOutcome("skipped", CellPaths(remote.stage), finished, remote.uri)  # nothing to download
@@ -103,14 +107,14 @@ def run_cell(config: Config, resolved: dict, *, stop_after_step: int | None = No
                                                           "process is running it; waiting", flush=True)):
         remote.download()
         try:
-            outcome = _run_cell(config, resolved, CellPaths(remote.stage), remote, stop_after_step)
+            outcome = _run_cell(config, resolved, CellPaths(remote.stage), remote, stop_after_step, report)
         finally:  # the result (or the failed result, or the checkpoints of an interrupted run) reaches the store
             remote.upload()
     return replace(outcome, location=remote.uri)
 
 
 def _run_cell(config: Config, resolved: dict, paths: CellPaths, remote: RemoteCell | None,
-              stop_after_step: int | None) -> CellOutcome:
+              stop_after_step: int | None, report: ProgressSink | None) -> CellOutcome:
     plan = plan_cell(config)
     if config.dry_run:
         if config.data.path is not None:  # a missing or empty corpus fails here, before plan.json is written
@@ -119,7 +123,7 @@ def _run_cell(config: Config, resolved: dict, paths: CellPaths, remote: RemoteCe
         return CellOutcome("planned", paths, None)
     if paths.is_finished():
         return CellOutcome("skipped", paths, paths.read_result())
-    base = _trained_base(config, resolved, paths) if config.structured.method != "none" else None
+    base = _trained_base(config, resolved, paths, report) if config.structured.method != "none" else None
     settings = corpus_settings(config)
     data = prepare_data(config)
     check_finetune_split(config, data.n_val_tokens, data.source)
@@ -141,7 +145,7 @@ def _run_cell(config: Config, resolved: dict, paths: CellPaths, remote: RemoteCe
                   f"({data.n_train_tokens} tokens); recorded as `epochs` in result.json", flush=True)
         _write_cell_header(paths, resolved, plan, config)
         try:
-            status = _run_worker_group(job, stop_after_step)
+            status = _run_worker_group(job, stop_after_step, report)
         except Exception as error:
             log_failure(paths.root, error)
             write_json_atomic(paths.result, failed_result(config, job.cell_id, error))
@@ -152,12 +156,12 @@ def _run_cell(config: Config, resolved: dict, paths: CellPaths, remote: RemoteCe
     return CellOutcome(result["status"], paths, result)
 
 
-def _trained_base(config: Config, resolved: dict, paths: CellPaths) -> dict:
-    """P²: run the dense base cell first (skipped when done; waited for when another process runs it). A base that
-    fails or diverges fails this cell too, and its result.json says why."""
+def _trained_base(config: Config, resolved: dict, paths: CellPaths, report: ProgressSink | None) -> dict:
+    """P²: run the dense base cell first (skipped when done; waited for when another process runs it; its steps go
+    to `report` too). A base that fails or diverges fails this cell too, and its result.json says why."""
     try:
         base_cfg, base_resolved = base_config(config, resolved)
-        outcome = run_cell(base_cfg, base_resolved)
+        outcome = run_cell(base_cfg, base_resolved, report=report)
         if outcome.location and not outcome.paths.final_model.exists():  # skipped in a URI store: fetch its model
             RemoteCell.of(base_cfg.results_dir, base_cfg.sweep, outcome.paths.root.name).download()
         return base_summary(outcome.result or {}, outcome.paths.root.name, str(outcome.paths.final_model))
@@ -167,18 +171,26 @@ def _trained_base(config: Config, resolved: dict, paths: CellPaths) -> dict:
         raise
 
 
-def _run_worker_group(job: CellJob, stop_after_step: int | None) -> str | None:
+def _run_worker_group(job: CellJob, stop_after_step: int | None, report: ProgressSink | None) -> str | None:
     """One worker in this process, or `train.workers` spawned processes. A spawned worker killed by a signal (OOM
     killer, preemption, a crash) restarts the group from the last checkpoint, up to train.max_restarts times; a
-    worker that raised is not retried."""
+    worker that raised is not retried. A spawned rank 0's progress reaches `report` through shared memory, relayed
+    from here while the group runs."""
     world_size, restarts = job.config.train.workers, job.config.train.max_restarts
     if world_size == 1:
         with cell_log(job.paths.root, 0):
-            return run_worker(WorkerPlace(0, 1, free_port()), job, stop_after_step)
+            return run_worker(WorkerPlace(0, 1, free_port()), job, stop_after_step, report)
+    shared = SharedProgress() if report is not None else None
+    relay = ProgressReporter(report, every_s=0.0)  # never raises: a sink that fails is dropped
     for attempt in range(restarts + 1):
         try:
-            mp.start_processes(_worker_entry, args=(world_size, free_port(), job, stop_after_step, os.getpid()),
-                               nprocs=world_size, join=True, start_method="spawn")
+            group = mp.start_processes(_worker_entry, nprocs=world_size, join=False, start_method="spawn",
+                                       args=(world_size, free_port(), job, stop_after_step, os.getpid(), shared))
+            while not group.join(timeout=REPORT_EVERY_S):  # what join=True does, relaying the progress meanwhile
+                if shared is not None:
+                    shared.relay(relay)
+            if shared is not None:  # the group's last report (its last step)
+                shared.relay(relay)
             break
         except mp.ProcessExitedException as error:
             if error.signal_name is None or attempt == restarts:

@@ -4,14 +4,24 @@ Offline by default: the run's files live inside the cell directory (`<cell>/wand
 `wandb sync` uploads them later. `disabled` starts nothing and writes nothing. The run id hashes the store's salt
 (orchestrator.store.identity), the sweep and the cell id, so a resumed cell continues its own run and another store's
 run of the same config is another run. Metrics use `tokens` as the x-axis; system stats are on for GPU cells.
+
+The run carries the cell's log: when it ends (done, diverged, interrupted, or failed, then with the traceback) a copy
+of `<cell>/cell.log` — every rank's output, all sittings — goes into its files as `cell.log` (offline:
+`<cell>/wandb/offline-run-*/files/cell.log`, uploaded by `wandb sync`). W&B's own console capture stays off: in
+wandb 0.31 `console="wrap"` patches the `write` of whatever `sys.stdout` is when wandb is first imported and never
+patches again, and a cell's stdout is its cell.log tee, replaced for each cell, so in a Ray worker process that runs
+several cells only the first would be captured; it would also hold rank 0's output only, and only while the run is
+open (not the data preparation before it, nor a traceback that reaches the log after rank 0 has ended).
 """
 from __future__ import annotations
 
 import math
 import os
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from orchestrator.cell.cell_log import LOG_NAME, failure_text
 from orchestrator.config import WandbConfig
 from orchestrator.store.identity import store_salt, wandb_run_id
 
@@ -31,11 +41,13 @@ def run_config(job: CellJob) -> dict:
 
 
 class Tracker:
-    """A thin handle on one W&B run; every method is a no-op when W&B is disabled."""
+    """A thin handle on one W&B run; every method is a no-op when W&B is disabled or once the run has ended.
+    `run_dir` is the cell's folder: the run's files go under its wandb/, and its cell.log is the log the run carries."""
 
     def __init__(self, settings: WandbConfig, *, run_dir: Path, store: str, sweep: str, cell_id: str, config: dict,
                  tags: list[str], system_stats: bool = False) -> None:
         self.run = None
+        self.log_file = Path(run_dir) / LOG_NAME
         if settings.mode == "disabled":
             return
         import wandb
@@ -55,12 +67,31 @@ class Tracker:
         if self.run is not None:
             self.run.log({k: v for k, v in record.items() if k != "step"} | {"trainer/step": record["step"]})
 
-    def finish(self, summary: dict, exit_code: int = 0) -> None:
+    def finish(self, summary: dict, exit_code: int = 0, log_tail: str = "") -> None:
+        """End the run with `summary` and a copy of the cell's log (plus `log_tail`) among its files."""
         if self.run is None:
             return
-        self.run.summary.update({k: v for k, v in summary.items()
-                                 if not (isinstance(v, float) and not math.isfinite(v))})
-        self.run.finish(exit_code=exit_code)
+        run, self.run = self.run, None
+        run.summary.update({k: v for k, v in summary.items() if not (isinstance(v, float) and not math.isfinite(v))})
+        self._attach_log(run, log_tail)
+        run.finish(exit_code=exit_code)
         import wandb
 
         wandb.teardown()  # stop the W&B service now, not at interpreter exit (Ray ends job processes abruptly)
+
+    def fail(self, error: BaseException) -> None:
+        """End the run as failed (exit code 1), its log ending with the traceback (as cell.log will)."""
+        self.finish({"status": "failed", "error": f"{type(error).__name__}: {error}"}, exit_code=1,
+                    log_tail=failure_text(error))
+
+    def _attach_log(self, run, tail: str) -> None:
+        """Copy cell.log (as it stands, plus `tail`) into the run's files and save it: a copy, not W&B's default
+        symlink, so the offline run's folder holds the log itself wherever the store is copied or synced."""
+        try:
+            text = self.log_file.read_text(encoding="utf-8", errors="replace") if self.log_file.exists() else ""
+            copy = Path(run.dir) / LOG_NAME
+            copy.write_text(text + tail, encoding="utf-8")
+            run.save(str(copy), base_path=run.dir, policy="now")
+        except Exception as error:  # tracking never fails a cell
+            print(f"[orchestrator] {LOG_NAME} not attached to the W&B run: {type(error).__name__}: {error}",
+                  file=sys.stderr, flush=True)

@@ -25,6 +25,7 @@ from orchestrator.cell.distributed import (WorkerPlace, build_engine, clips_in_t
 from orchestrator.cell.job import CellJob
 from orchestrator.cell.p2_base import mask_names_in, pruned_model
 from orchestrator.cell.phases import FINETUNE, PRETRAIN, Phase, build_phases
+from orchestrator.cell.progress_report import ProgressReporter, ProgressSink
 from orchestrator.cell.step_lines import StepLines
 from orchestrator.cell.result import cell_result
 from orchestrator.cell.tracking import Tracker, run_config
@@ -136,10 +137,13 @@ def _make_pruner(engine, job: CellJob, weights: dict, fixed_masks: dict | None) 
 
 
 class CellTrainer:
-    """The state of one rank while it trains a cell: engine, pruner, accounting, progress, logs."""
+    """The state of one rank while it trains a cell: engine, pruner, accounting, progress, logs. Rank 0 reports its
+    step to `report` (a sweep's live display) at its logged steps."""
 
-    def __init__(self, place: WorkerPlace, job: CellJob) -> None:
+    def __init__(self, place: WorkerPlace, job: CellJob, report: ProgressSink | None = None) -> None:
         self.place, self.job, self.config = place, job, job.config
+        self.phases = build_phases(job)
+        self.report = ProgressReporter(report if place.is_main else None)
         torch.set_num_threads(_threads(job, place))
         self.device = resolve_device(self.config, place.rank)
         ensure_process_group(place, self.device)
@@ -226,6 +230,8 @@ class CellTrainer:
         config, place, progress, engine = self.config, self.place, self.progress, self.engine
         tokens_per_step = self.job.tokens_per_step
         self.lines.start_phase(phase.name, progress.step, phase.end_step, progress.step * tokens_per_step)
+        last_step = self.phases[-1].end_step
+        self.report(progress.step, last_step)
         while progress.step < phase.end_step:
             tick, step = time.perf_counter(), progress.step
             if self._diverged_before_event(step):
@@ -274,6 +280,7 @@ class CellTrainer:
                 self._log(record)
                 if place.is_main:
                     self.lines.show(record, phase.loss_key)
+                    self.report(step, last_step)
             if step % config.train.checkpoint_every == 0 and step < phase.end_step:
                 self._checkpoint()
             if stop_after_step is not None and step >= stop_after_step:
@@ -319,12 +326,23 @@ class CellTrainer:
         write_json_atomic(job.paths.result, result)
 
 
-def run_worker(place: WorkerPlace, job: CellJob, stop_after_step: int | None = None) -> str:
+def run_worker(place: WorkerPlace, job: CellJob, stop_after_step: int | None = None,
+               report: ProgressSink | None = None) -> str:
     """Train this rank's share of the cell; returns the status. `stop_after_step` simulates an interruption
-    after that many steps (tests of resume), leaving only checkpoints behind."""
-    trainer = CellTrainer(place, job)
+    after that many steps (tests of resume), leaving only checkpoints behind. A rank 0 that raises ends its W&B run
+    as failed, with the cell's log and the traceback, before the error goes on."""
+    trainer = CellTrainer(place, job, report)
+    try:
+        return _train_cell(trainer, place, job, stop_after_step)
+    except Exception as error:
+        if trainer.tracker is not None:
+            trainer.tracker.fail(error)
+        raise
+
+
+def _train_cell(trainer: CellTrainer, place: WorkerPlace, job: CellJob, stop_after_step: int | None) -> str:
     started, first_step_at, status = time.perf_counter(), time.time(), "done"
-    for phase in build_phases(job):
+    for phase in trainer.phases:
         if trainer.progress.step >= phase.end_step:
             continue  # finished before the checkpoint this run resumed from
         if phase.name == FINETUNE:

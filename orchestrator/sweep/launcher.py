@@ -15,6 +15,7 @@ from __future__ import annotations
 import importlib
 import logging
 import sys
+import uuid
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -24,7 +25,8 @@ from hydra.plugins.launcher import Launcher
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from orchestrator.launcher_config import RayLauncherConf
-from orchestrator.sweep.job import StartBoard, run_one_job
+from orchestrator.sweep.board import ProgressBoard
+from orchestrator.sweep.job import run_one_job
 from orchestrator.sweep.progress import SweepProgress
 
 log = logging.getLogger(__name__)
@@ -92,7 +94,8 @@ class RayCellLauncher(Launcher):
         sizing = self._hook("job_resources")
         labels = [" ".join(filter_overrides(overrides)) for overrides in job_overrides]
         log.info(f"Launching {len(configs)} jobs on Ray ({ray.get_runtime_context().gcs_address})")
-        board = ray.remote(num_cpus=0)(StartBoard).remote()
+        board_name = f"sweep-progress-{uuid.uuid4().hex[:12]}"  # jobs find it by name (the driver holds it alive)
+        board = ray.remote(num_cpus=0)(ProgressBoard).options(name=board_name).remote()
         cluster = ray.cluster_resources()
         refs, infeasible = [None] * len(configs), {}
         for index in self._submission_order(configs):
@@ -104,7 +107,7 @@ class RayCellLauncher(Launcher):
                                                  f"has ({ {k: cluster.get(k, 0) for k in missing} })")
                 continue
             refs[index] = remote.options(**resources).remote(state, self.hydra_context, self.task_function, config,
-                                                             board, index)
+                                                             board_name, index)
         progress = SweepProgress(labels, enabled=self.settings.progress)
         record = self._hook("on_job_failed")
 

@@ -1,11 +1,19 @@
-"""Live progress of a sweep on Ray (a tqdm bar: done / running / failed / diverged, ETA) and a summary table.
+"""Live progress of a sweep on Ray and a summary table at its end.
 
-Jobs report their start to a tiny board actor, so "running" is what Ray actually runs, not a guess. A job's
+One tqdm line: finished jobs over all jobs (bar, elapsed, ETA), the outcomes so far, how many are queued, then each
+running job as `#<job> <percent of its steps>` (`-` before its first report), as many as the terminal's width holds
+and `+N` for the rest:
+
+  41%|████      | 33/80 [12:03<17:10, done=30 diverged=2 failed=1 queued=41 running 6: #33 12% #34 5% #35 - +3]
+
+The job number is the summary table's `#`. Jobs report their start, and their cells their steps, to the sweep's
+board actor (orchestrator/sweep/board.py), so "running" is what Ray actually runs, not a guess. A job's
 outcome is its JobReturn: FAILED is `failed`; a COMPLETED job whose task returned one of the cell statuses
 (done, diverged, skipped, planned) counts as that, any other return value as `done`.
 """
 from __future__ import annotations
 
+import shutil
 import sys
 from collections import Counter
 from typing import Callable, Sequence
@@ -13,6 +21,10 @@ from typing import Callable, Sequence
 from hydra.core.utils import JobReturn, JobStatus
 
 OUTCOMES = ("done", "diverged", "skipped", "planned", "interrupted", "failed")
+BAR_FORMAT = "{percentage:3.0f}%|{bar:10}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}{postfix}]"
+MIN_RUNNING_WIDTH = 16  # the running list keeps at least this much of a narrow terminal (tqdm trims the rest)
+
+Snapshot = tuple[Sequence[int], dict[int, tuple[int, int]]]  # the board's: (started jobs, their (step, total))
 
 
 def outcome_of(ret: JobReturn) -> str:
@@ -20,6 +32,22 @@ def outcome_of(ret: JobReturn) -> str:
         return "failed"
     value = ret._return_value
     return value if isinstance(value, str) and value in OUTCOMES else "done"
+
+
+def running_text(running: Sequence[int], progress: dict[int, tuple[int, int]], width: int) -> str:
+    """`running 5: #3 88% #12 37% #14 - +2`: the running jobs in job order with their share of their steps, as many
+    as fit in `width` characters, then how many more there are."""
+    entries = [f"#{index} {int(100 * progress[index][0] / progress[index][1])}%"
+               if progress.get(index, (0, 0))[1] else f"#{index} -" for index in running]
+
+    def text(shown: int) -> str:
+        more = [f"+{len(entries) - shown}"] if shown < len(entries) else []
+        return " ".join([f"running {len(entries)}" + (":" if entries else ""), *entries[:shown], *more])
+
+    shown = len(entries)
+    while shown and len(text(shown)) > width:
+        shown -= 1
+    return text(shown)
 
 
 class SweepProgress:
@@ -36,12 +64,13 @@ class SweepProgress:
         index_of = {ref: i for i, ref in enumerate(refs) if ref is not None}
         returns: list[JobReturn | None] = [None] * len(refs)
         counts: Counter = Counter()
-        bar = tqdm(total=len(refs), unit="job", file=sys.stderr, disable=not self.enabled, dynamic_ncols=True)
+        bar = tqdm(total=len(refs), unit="job", file=sys.stderr, disable=not self.enabled, dynamic_ncols=True,
+                   bar_format=BAR_FORMAT)
         for index, error in refused.items():
             returns[index] = on_error(index, error)
             counts["failed"] += 1
             bar.update(1)
-        pending = list(index_of)
+        pending, snapshot = list(index_of), ((), {})
         while pending:
             ready, pending = ray.wait(pending, num_returns=1, timeout=2.0)
             for ref in ready:
@@ -52,13 +81,29 @@ class SweepProgress:
                     returns[index] = on_error(index, error)
                 counts[outcome_of(returns[index])] += 1
                 bar.update(1)
-            running = ray.get(board.count.remote()) - (len(index_of) - len(pending))
-            bar.set_postfix_str(" ".join(f"{k}={counts[k]}" for k in OUTCOMES if counts[k])
-                                + f" running={max(0, running)} queued={len(pending) - max(0, running)}")
+            try:
+                snapshot = ray.get(board.snapshot.remote())
+            except Exception:  # the board died: the bar goes on with what it last showed
+                pass
+            if self.enabled:
+                self.show(bar, counts, returns, len(pending), snapshot)
         bar.close()
         if self.enabled:
             print(summary_table(self.labels, returns), file=sys.stderr)
         return returns
+
+    def show(self, bar, counts: Counter, returns: Sequence[JobReturn | None], pending: int,
+             snapshot: Snapshot) -> None:
+        """Set the bar's postfix: outcomes, queued jobs, and the running jobs' progress as the board has it."""
+        started, progress = snapshot
+        running = [index for index in started if returns[index] is None]
+        queued = max(0, pending - len(running))
+        outcomes = " ".join(f"{k}={counts[k]}" for k in OUTCOMES if counts[k])
+        fixed = " ".join(part for part in (outcomes, f"queued={queued}" if queued else "") if part)
+        width = shutil.get_terminal_size((100, 24)).columns
+        used = len(bar.format_meter(**{**bar.format_dict, "postfix": fixed + " ", "ncols": None}))
+        listing = running_text(running, progress, max(MIN_RUNNING_WIDTH, width - used - 1))
+        bar.set_postfix_str(f"{fixed} {listing}".strip())
 
 
 def summary_table(labels: Sequence[str], returns: Sequence[JobReturn]) -> str:

@@ -18,6 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 from orchestrator.cell.preflight import check_before_compute, reject_malformed_overrides
 from orchestrator.config import ConfigError, build_config, register_configs
 from orchestrator.study.report_cli import report_after_sweep
+from orchestrator.sweep.board import board_reporter
 from orchestrator.sweep.cells import cell_cost, cell_resources, record_manifest, validate_cells
 from orchestrator.sweep.unrun import record_unrun_cell
 
@@ -86,8 +87,9 @@ def run(cfg: DictConfig) -> str:
     from orchestrator.data import DataError
 
     if _in_multirun():  # errors become this job's FAILED JobReturn; the launcher goes on with the other cells
-        # the process group stays up for the next cell this process runs (DeepSpeed caches it)
-        outcome = run_cell(build_config(cfg), OmegaConf.to_container(cfg, resolve=True))
+        # the process group stays up for the next cell this process runs (DeepSpeed caches it); the cell's steps go
+        # to the sweep's live progress bar (through its board, under the Ray launcher)
+        outcome = run_cell(build_config(cfg), OmegaConf.to_container(cfg, resolve=True), report=board_reporter())
         _report(outcome)
         return outcome.status
     had_process_group = _in_process_group()

@@ -135,8 +135,11 @@ def test_a_diverging_cell_is_caught_at_the_next_logged_step(tiny):
 @pytest.mark.slow
 def test_two_gloo_workers_match_one_worker(tiny, tmp_path):
     one = run(tiny + GEOMETRIC)
-    two = run(tiny + GEOMETRIC + ["train.workers=2", f"results_dir={tmp_path / 'two'}"])
+    reports = []  # a spawned rank 0's progress reaches the caller's sink, relayed through shared memory
+    two = run(tiny + GEOMETRIC + ["train.workers=2", f"results_dir={tmp_path / 'two'}"],
+              report=lambda step, total: reports.append((step, total)))
     assert two.status == "done"
+    assert reports and reports[-1] == (two.result["steps"],) * 2 and reports == sorted(reports)
     for (s1, l1, v1), (s2, l2, v2) in zip(losses(one), losses(two), strict=True):
         assert s1 == s2
         assert l1 == pytest.approx(l2, rel=1e-4, abs=1e-5) if l1 is not None else l2 is None

@@ -1,14 +1,17 @@
 """A cell's W&B offline run read back from its transaction log (`<cell>/wandb/offline-run-*/run-<id>.wandb`, what
-`wandb sync` uploads): the history holds every logged metric on the `tokens` axis, the summary holds the result, and
-a resumed cell continues the same run id."""
+`wandb sync` uploads): the history holds every logged metric on the `tokens` axis, the summary holds the result, a
+resumed cell continues the same run id, and every sitting carries the cell's log (a failed one with its traceback)."""
 import json
 import struct
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
 from conftest import build
 
+import orchestrator.cell.worker
+from orchestrator.cell.cell_log import LOG_NAME
 from orchestrator.cell.run import run_cell
 from orchestrator.store.files import MetricsLog
 from orchestrator.store.identity import store_salt, wandb_run_id
@@ -60,6 +63,7 @@ class OfflineRun:
     summary: dict = field(default_factory=dict)  # as it stands at the end of the run
     step_metrics: dict[str, str] = field(default_factory=dict)  # metric → the metric it is plotted against
     defined: set[str] = field(default_factory=set)  # define_metric'd names
+    files: list[str] = field(default_factory=list)  # saved files (run.save), relative to the run's files/
     exit_code: int | None = None
 
 
@@ -79,6 +83,8 @@ def read_offline_run(folder: Path) -> OfflineRun:
         elif kind == "metric" and record.metric.name:
             run.defined.add(record.metric.name)
             run.step_metrics[record.metric.name] = record.metric.step_metric
+        elif kind == "files":
+            run.files += [item.path for item in record.files.files]
         elif kind == "exit":
             run.exit_code = record.exit.exit_code
     return run
@@ -101,7 +107,8 @@ def test_the_offline_run_holds_the_metrics_on_the_tokens_axis_and_the_result_and
     run_id = wandb_run_id(store_salt(tmp_path / "results"), "default", result["cell_id"])
     folders = list((outcome.paths.root / "wandb").glob("offline-run-*"))
     assert len(folders) == 2 and all(folder.name.endswith("-" + run_id) for folder in folders)
-    interrupted, resumed = sorted((read_offline_run(folder) for folder in folders), key=lambda run: run.started)
+    folders.sort(key=lambda folder: read_offline_run(folder).started)
+    interrupted, resumed = (read_offline_run(folder) for folder in folders)
     assert interrupted.run_id == resumed.run_id == run_id
     assert (interrupted.exit_code, resumed.exit_code) == (1, 0)
 
@@ -130,3 +137,29 @@ def test_the_offline_run_holds_the_metrics_on_the_tokens_axis_and_the_result_and
     assert resumed.summary["loss"] == {"last": resumed.history[-1]["loss"]}
     assert resumed.summary["params_avg"] == {"last": result["avg_params"]}
     assert "status" not in interrupted.summary  # an interrupted sitting reports no result
+
+    # each sitting carries the cell's log as it stood at its end: the resumed one's goes on from the interrupted one's
+    logs = [(folder / "files" / LOG_NAME).read_text() for folder in folders]
+    assert LOG_NAME in interrupted.files and LOG_NAME in resumed.files  # saved: `wandb sync` uploads it
+    assert logs[1].startswith(logs[0]) and "resumed from its checkpoint at step 12" in logs[1]
+    assert logs[1] == (outcome.paths.root / LOG_NAME).read_text()
+
+
+def test_a_failed_cell_s_run_ends_failed_and_carries_its_log_with_the_traceback(tiny, monkeypatch):
+    def exploding_evaluation(*args, **kwargs):
+        raise RuntimeError("evaluation exploded")
+
+    monkeypatch.setattr(orchestrator.cell.worker, "evaluate", exploding_evaluation)  # at step 12 (eval_every)
+    config, resolved = build(tiny + ["pruning=none", "wandb.mode=offline"])
+    with pytest.raises(RuntimeError, match="evaluation exploded"):
+        run_cell(config, resolved)
+    [cell] = (Path(config.results_dir) / "default").iterdir()
+    [folder] = (cell / "wandb").glob("offline-run-*")
+    run = read_offline_run(folder)
+    assert run.exit_code == 1 and LOG_NAME in run.files
+    assert run.summary["status"] == "failed" and run.summary["error"] == "RuntimeError: evaluation exploded"
+    log = (folder / "files" / LOG_NAME).read_text()
+    assert f"[rank 0] [orchestrator] {cell.name}: step 1/" in log  # what the cell printed before it failed
+    assert "[cell] failed:\nTraceback (most recent call last)" in log
+    assert log.rstrip().endswith("RuntimeError: evaluation exploded")
+    assert (cell / LOG_NAME).read_text().rstrip().endswith("RuntimeError: evaluation exploded")  # the same ending
