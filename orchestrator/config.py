@@ -169,7 +169,7 @@ class TrainConfig:
     log_every: int = 10
     checkpoint_every: int = 100
     device: str = "auto"  # auto = cuda when available, else cpu
-    threads: Optional[int] = None  # torch threads per worker; None = $OMP_NUM_THREADS (or cores) // workers
+    threads: Optional[int] = None  # torch threads per worker; None: $OMP_NUM_THREADS, else idle cores, // workers
     max_restarts: int = 2  # restarts of a worker group whose process died, each from the last checkpoint
     compile: bool = False  # torch.compile the model's forward (and so its backward); see the README before use
     # GPUs Ray reserves per worker on a cluster: a fraction packs several small cells on one GPU (0.25: four cells)

@@ -24,6 +24,7 @@ class CellJob:
     base: dict | None = None  # P²: the dense base cell's {"cell_id", "model" (its final_model.pt), "val_loss"}
     remote: RemoteCell | None = None  # results_dir is a URI: the cell's folder there (the paths are its stage)
     launched_at: float = 0.0  # when this cell's job began (epoch seconds): the clock of its fixed costs
+    threads: int = 0  # torch threads per worker, chosen once for the cell (orchestrator/cell/threads.py); 0: unset
 
     @property
     def vocab_size(self) -> int:

@@ -26,6 +26,7 @@ from orchestrator.cell.p2_base import base_config, base_summary
 from orchestrator.cell.preflight import as_finetune_error, check_finetune_split
 from orchestrator.cell.progress_report import REPORT_EVERY_S, ProgressReporter, ProgressSink, SharedProgress
 from orchestrator.cell.result import failed_result
+from orchestrator.cell.threads import worker_threads
 from orchestrator.cell.worker import run_worker
 from orchestrator.config import Config, attention_share, static_masked_fraction
 from orchestrator.data import DataError, epochs_for, prepare_corpus
@@ -133,8 +134,13 @@ def _run_cell(config: Config, resolved: dict, paths: CellPaths, remote: RemoteCe
             finetune_data = prepare_corpus(config.finetune.data_path, **settings)
         except DataError as error:
             raise as_finetune_error(error) from None
+    threads, chosen_by = worker_threads(config.train.threads, config.train.workers)
+    if config.train.threads is None:
+        print(f"[orchestrator] train.threads=null: {threads} torch thread(s) per worker, from {chosen_by} "
+              "(set train.threads to choose)", flush=True)
     job = CellJob(config=config, resolved=resolved, plan=plan, cell_id=paths.root.name, paths=paths, data=data,
-                  finetune_data=finetune_data, base=base, remote=remote, launched_at=job_started_at())
+                  finetune_data=finetune_data, base=base, remote=remote, launched_at=job_started_at(),
+                  threads=threads)
     with cell_lock(paths.root, on_wait=lambda: print(f"[orchestrator] cell {job.cell_id}: another process is "
                                                      "running it; waiting for it to finish", flush=True)):
         if paths.is_finished():  # the other process finished it while this one waited

@@ -113,8 +113,10 @@ def evaluate(engine, data, job: CellJob, place: WorkerPlace, device: torch.devic
 
 
 def _threads(job: CellJob, place: WorkerPlace) -> int:
-    """train.threads, else the cell's CPUs split across its workers: $OMP_NUM_THREADS when set (Ray sets it to
-    the CPUs it gave the task), else all cores."""
+    """The count the cell chose before its workers started (orchestrator/cell/threads.py), else train.threads,
+    else (a job built by hand) the cell's CPUs split across its workers."""
+    if job.threads:
+        return job.threads
     cpus = int(os.environ.get("OMP_NUM_THREADS", "0") or 0) or os.cpu_count() or 1
     return job.config.train.threads or max(1, cpus // place.world_size)
 
