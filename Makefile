@@ -18,7 +18,7 @@ $(STAMP): setup.cfg pyproject.toml
 	touch $(STAMP)
 
 test: install
-	WANDB_MODE=disabled $(PY) -m pytest -q -p no:cacheprovider
+	WANDB_MODE=disabled $(PY) -m pytest -q -p no:cacheprovider --durations=25
 
 demo: install
 	$(VENV)/bin/orchestrator-train -m experiment=demo results_dir=$(RESULTS) wandb.mode=offline
