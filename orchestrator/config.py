@@ -193,11 +193,22 @@ class TrainConfig:
             _positive_int("train.threads", self.threads)
 
 
+LR_SCHEDULES = ("cosine", "wsd")  # orchestrator/cell/lr_schedule.py
+
+
 @dataclass
 class OptimConfig:
+    """AdamW and its learning-rate schedule (orchestrator/cell/lr_schedule.py). cosine (the paper's): warmup over
+    `warmup_fraction` of the cell's steps T, cosine to min_lr_ratio × lr at T. wsd: warmup over `warmup_steps` (or,
+    when null, `warmup_fraction` of the dense budget C: never of T, so cells of different lengths share it), the
+    peak held, then a linear decay to min_lr_ratio × lr over the last `decay_fraction` of the cell's steps."""
+
     lr: float = 1e-3  # peak learning rate
-    min_lr_ratio: float = 0.1  # cosine decays to min_lr_ratio × lr
-    warmup_fraction: float = 0.05  # linear warmup over this fraction of the cell's steps
+    min_lr_ratio: float = 0.1  # the schedule decays to min_lr_ratio × lr
+    warmup_fraction: float = 0.05  # cosine: of the cell's steps T; wsd: of the dense budget C (budget.dense_steps)
+    schedule: str = "cosine"  # cosine | wsd
+    decay_fraction: float = 0.2  # wsd: the decay spans this fraction of the cell's last steps
+    warmup_steps: Optional[int] = None  # wsd: the warmup in steps (null: warmup_fraction × C)
     beta1: float = 0.9
     beta2: float = 0.95
     eps: float = 1e-8
@@ -213,6 +224,18 @@ class OptimConfig:
         _require(self.eps > 0, "optim.eps", "> 0", self.eps)
         _require(self.weight_decay >= 0, "optim.weight_decay", ">= 0", self.weight_decay)
         _require(self.grad_clip >= 0, "optim.grad_clip", ">= 0 (0 disables clipping)", self.grad_clip)
+        _one_of("optim.schedule", self.schedule, LR_SCHEDULES)
+        _require(0.0 < self.decay_fraction <= 1.0, "optim.decay_fraction", "in (0, 1]", self.decay_fraction)
+        if self.warmup_steps is not None:
+            _require(self.schedule == "wsd", "optim.warmup_steps", "null with optim.schedule=cosine (its warmup is "
+                     "optim.warmup_fraction of the cell's steps); set optim.schedule=wsd to give it in steps",
+                     self.warmup_steps)
+            _require(isinstance(self.warmup_steps, int) and not isinstance(self.warmup_steps, bool)
+                     and self.warmup_steps >= 0, "optim.warmup_steps", "an integer >= 0", self.warmup_steps)
+
+    def wsd_warmup_steps(self, dense_steps: int) -> int:
+        """W of the wsd schedule: optim.warmup_steps, else warmup_fraction × C rounded (never a function of T)."""
+        return self.warmup_steps if self.warmup_steps is not None else round(self.warmup_fraction * dense_steps)
 
 
 @dataclass
@@ -301,6 +324,9 @@ class Config:
     results_dir: str = "results"
     sweep: str = "default"  # the store groups cells by sweep: RESULTS_DIR/<sweep>/<cell_id>/
     dry_run: bool = False  # compose, validate, plan and write plan.json; train nothing
+    # wsd only: a sweep trains each dense prefix its cells share once, as a trunk cell, and forks them from its
+    # checkpoints (orchestrator/sweep/trunks.py); a child is bit-identical to the cell trained alone
+    share_trunks: bool = False
 
     def model_vocab_size(self) -> int | None:
         """The model's vocabulary as far as the config knows it: the preset's for byte-level text; for data=tokens or
@@ -341,6 +367,17 @@ class Config:
                      f"{self.structured.method!r} (post-training is structured.post_steps)", self.finetune.steps)
         _require(self.pruning.every <= self.budget.dense_steps, "pruning.every",
                  f"<= budget.dense_steps ({self.budget.dense_steps})", self.pruning.every)
+        _require(not self.share_trunks or self.optim.schedule == "wsd", "share_trunks",
+                 "false unless optim.schedule=wsd (under the cosine schedule a cell's learning rate depends on its "
+                 f"length from the first step, so no two cells share a prefix); got optim.schedule="
+                 f"{self.optim.schedule!r} with share_trunks=true", self.share_trunks)
+        if self.optim.schedule == "wsd":  # the warmup ends before a cell of C steps starts its decay
+            warmup, dense = self.optim.wsd_warmup_steps(self.budget.dense_steps), self.budget.dense_steps
+            stable_end = dense - round(self.optim.decay_fraction * dense)
+            _require(warmup <= stable_end, "optim.warmup_steps" if self.optim.warmup_steps is not None
+                     else "optim.warmup_fraction", f"a warmup of at most {stable_end} steps with optim.schedule=wsd "
+                     f"(budget.dense_steps {dense} less the decay, optim.decay_fraction {self.optim.decay_fraction})",
+                     self.optim.warmup_steps if self.optim.warmup_steps is not None else self.optim.warmup_fraction)
 
 
 def _canonical_floats(section: Any) -> None:

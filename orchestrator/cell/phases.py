@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from orchestrator.cell.job import CellJob
-from orchestrator.cell.lr_schedule import learning_rate
+from orchestrator.cell.lr_schedule import CosineSchedule, WSDSchedule
 from orchestrator.data import TokenBatches, TokenStream
 
 PRETRAIN, FINETUNE, POSTTRAIN = "pretrain", "finetune", "posttrain"
@@ -24,9 +24,7 @@ class Phase:
     end_step: int  # exclusive
     train: TokenBatches
     held_out: TokenBatches
-    peak_lr: float
-    warmup_fraction: float
-    min_lr_ratio: float
+    schedule: CosineSchedule | WSDSchedule  # the learning rate at a step counted from first_step
 
     @property
     def loss_key(self) -> str:
@@ -47,9 +45,8 @@ class Phase:
         return self.end_step - self.first_step
 
     def lr(self, step: int) -> float:
-        """Warmup then cosine over this phase's own steps."""
-        return learning_rate(step - self.first_step, total_steps=self.n_steps, peak_lr=self.peak_lr,
-                             warmup_fraction=self.warmup_fraction, min_lr_ratio=self.min_lr_ratio)
+        """This phase's schedule over its own steps."""
+        return self.schedule(step - self.first_step)
 
     def is_last(self, step: int) -> bool:
         return step == self.end_step
@@ -59,14 +56,23 @@ def _batches(stream: TokenStream, job: CellJob, token_range: tuple[float, float]
     return TokenBatches(stream, seq_len=job.config.model.context, token_range=token_range)
 
 
+def pretrain_schedule(config, total_steps: int) -> CosineSchedule | WSDSchedule:
+    """optim.schedule over the cell's T planned steps: the paper's cosine, or warmup–stable–decay."""
+    optim = config.optim
+    if optim.schedule == "wsd":
+        return WSDSchedule(total_steps, optim.lr, optim.wsd_warmup_steps(config.budget.dense_steps),
+                           optim.decay_fraction, optim.min_lr_ratio)
+    return CosineSchedule(total_steps, optim.lr, optim.warmup_fraction, optim.min_lr_ratio)
+
+
 def build_phases(job: CellJob) -> list[Phase]:
     config, total = job.config, job.plan.total_steps
     if job.base is not None:  # P²: post-training of the pruned base, at a constant LR after warmup (min ratio 1)
         structured = config.structured
         return [Phase(POSTTRAIN, 0, total, _batches(job.data.train, job), _batches(job.data.val, job),
-                      structured.lr, structured.warmup_fraction, 1.0)]
+                      CosineSchedule(total, structured.lr, structured.warmup_fraction, 1.0))]
     phases = [Phase(PRETRAIN, 0, total, _batches(job.data.train, job), _batches(job.data.val, job),
-                    config.optim.lr, config.optim.warmup_fraction, config.optim.min_lr_ratio)]
+                    pretrain_schedule(config, total))]
     finetune = config.finetune
     if finetune.steps == 0:
         return phases
@@ -76,6 +82,7 @@ def build_phases(job: CellJob) -> list[Phase]:
         split = 1.0 - finetune.eval_fraction
         train = _batches(job.data.val, job, (0.0, split))
         held_out = _batches(job.data.val, job, (split, 1.0))
-    phases.append(Phase(FINETUNE, total, total + finetune.steps, train, held_out, finetune.lr,
-                        finetune.warmup_fraction, config.optim.min_lr_ratio))
+    phases.append(Phase(FINETUNE, total, total + finetune.steps, train, held_out,
+                        CosineSchedule(finetune.steps, finetune.lr, finetune.warmup_fraction,
+                                       config.optim.min_lr_ratio)))
     return phases

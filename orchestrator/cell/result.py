@@ -47,6 +47,7 @@ def cell_result(job, *, status: str, steps: int, final_loss: float, val_loss: fl
         "attention_flops": attention_flops,
         "total_flops": pretrain_flops + attention_flops,
         "budget_compute": job.config.budget.compute,
+        "lr_schedule": job.config.optim.schedule,  # cosine | wsd: never compare cells across the two
         "vocab_size": job.vocab_size,  # the model's: the data's, padded up to model.vocab_multiple
         "data_vocab_size": job.data.vocab_size,
         "code": code_version(),  # the commit (or package version) that trained it

@@ -14,7 +14,7 @@ from orchestrator.config import Config, resolved_precision
 
 def _semantic_fields(config: Config) -> dict:
     fields = asdict(config)
-    for key in ("results_dir", "sweep", "dry_run", "wandb"):
+    for key in ("results_dir", "sweep", "dry_run", "wandb", "share_trunks"):
         fields.pop(key)
     # sections that change nothing when off are left out, so ids that predate them stay as they were
     if config.finetune.steps == 0:
@@ -23,6 +23,12 @@ def _semantic_fields(config: Config) -> dict:
         fields.pop("structured")
     if config.budget.compute == "linear":
         fields["budget"].pop("compute")
+    if config.optim.schedule == "cosine":  # the paper's schedule: the wsd keys change nothing
+        for key in ("schedule", "decay_fraction", "warmup_steps"):
+            fields["optim"].pop(key)
+    else:  # wsd: the warmup in steps, however it was given (steps, or a fraction of C)
+        fields["optim"]["warmup_steps"] = config.optim.wsd_warmup_steps(config.budget.dense_steps)
+        fields["optim"].pop("warmup_fraction")
     fields["data"].pop("cache_dir")
     if config.data.format == "text":
         for key in ("format", "dtype", "vocab_size", "eos_id"):
@@ -40,7 +46,8 @@ def _semantic_fields(config: Config) -> dict:
 
 
 def cell_coordinates(config: Config) -> dict:
-    """The grid coordinates recorded in result.json as `cell`."""
+    """The grid coordinates recorded in result.json as `cell` (and as the W&B run's tags); `lr_schedule` only for a
+    schedule other than the paper's cosine, so cosine cells' coordinates are what they always were."""
     pruning = config.pruning
     return {
         "model": config.model.preset,
@@ -56,7 +63,7 @@ def cell_coordinates(config: Config) -> dict:
         "structured": config.structured.method,
         "structured_ratio": config.structured.ratio if config.structured.method != "none" else None,
         "post_steps": config.structured.post_steps,
-    }
+    } | ({"lr_schedule": config.optim.schedule} if config.optim.schedule != "cosine" else {})
 
 
 def cell_id(config: Config) -> str:
@@ -76,3 +83,31 @@ def cell_id(config: Config) -> str:
         ratio = "" if structured.method == "2:4" else f"{structured.ratio:g}"
         stage = f"-{structured.method.replace(':', 'of')}{ratio}-D{structured.post_steps}"
     return f"{config.model.preset}-{shape}-C{config.budget.dense_steps}{stage}-seed{config.seed}-{digest}"
+
+
+# what a cell's record of its dense prefix depends on besides its semantic fields: the loss is averaged over
+# log_every steps (a fork inside a window carries the window), evaluated every eval_every steps on eval_batches, and
+# the number of workers changes the arithmetic (not the cell: see train.workers above, but a trunk is bit-exact)
+PREFIX_BOOKKEEPING = ("log_every", "eval_every", "eval_batches", "workers")
+
+
+def prefix_identity(config: Config) -> dict:
+    """Everything that determines a wsd cell's dense prefix, the steps before its first prune event: its semantic
+    fields without the pruning, the budget, fine-tuning and the decay (none acts before the fork), plus the
+    bookkeeping that its logged records depend on. Cells with equal identities train the same weights and log the
+    same records until they fork; they differ in length T, which wsd's learning rate ignores until its decay."""
+    fields = _semantic_fields(config)
+    for key in ("pruning", "budget", "finetune"):
+        fields.pop(key, None)
+    for key in ("decay_fraction", "min_lr_ratio"):
+        fields["optim"].pop(key, None)
+    fields["bookkeeping"] = {key: getattr(config.train, key) for key in PREFIX_BOOKKEEPING}
+    return fields
+
+
+def trunk_id(config: Config, forks: tuple[int, ...]) -> str:
+    """The store's id of the dense trunk of `config`'s prefix identity that checkpoints at `forks` (ascending)."""
+    payload = {"prefix": prefix_identity(config), "forks": list(forks)}
+    digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:8]
+    warmup = config.optim.wsd_warmup_steps(config.budget.dense_steps)
+    return f"{config.model.preset}-trunk-W{warmup}-to{forks[-1]}-seed{config.seed}-{digest}"

@@ -72,20 +72,31 @@ def validate_cells(job_configs: list[DictConfig]) -> list[Config]:
     return configs
 
 
-def record_manifest(job_configs: list[DictConfig]) -> None:
-    """Each sweep folder's manifest gains this run: the command and its cells (orchestrator.store.manifest). Not
-    through Ray Client: the store is on the cluster's filesystem, not this machine's."""
+def record_manifest(job_configs: list[DictConfig]) -> list[Config]:
+    """Each sweep folder's manifest gains this run: the command and its cells (orchestrator.store.manifest); returns
+    the cells' configs. Not through Ray Client: the store is on the cluster's filesystem, not this machine's."""
     if job_configs and _through_ray_client(job_configs[0]):
-        return
+        return []
     by_sweep: dict[tuple[str, str], list[dict]] = {}
-    for job_config in job_configs:
-        config = build_config(task_config(job_config))
+    configs = [build_config(task_config(job_config)) for job_config in job_configs]
+    for job_config, config in zip(job_configs, configs):
         if not config.dry_run:
             overrides = list(job_config.hydra.overrides.task) if "hydra" in job_config else []
             by_sweep.setdefault((config.results_dir, config.sweep), []).append(
                 {"cell_id": cell_id(config), "overrides": overrides})
     for (results_dir, sweep), cells in by_sweep.items():
         record_run(results_dir, sweep, cells)
+    return configs
+
+
+def record_sharing(job_configs: list[DictConfig], configs: list[Config]) -> list:
+    """The fork tree of the cells that share trunks, written to their sweep folder's sharing.json
+    (orchestrator/sweep/trunks.py); [(where, plan)]. Not through Ray Client (the store is the cluster's)."""
+    from orchestrator.sweep.trunks import write_sharing
+
+    if not configs or _through_ray_client(job_configs[0]):
+        return []
+    return write_sharing(configs)
 
 
 def _joins_a_cluster(job_config: DictConfig) -> bool:

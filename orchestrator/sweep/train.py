@@ -19,7 +19,7 @@ from orchestrator.cell.preflight import check_before_compute, reject_malformed_o
 from orchestrator.config import ConfigError, build_config, register_configs
 from orchestrator.study.report_cli import report_after_sweep
 from orchestrator.sweep.board import board_reporter
-from orchestrator.sweep.cells import cell_cost, cell_resources, record_manifest, validate_cells
+from orchestrator.sweep.cells import cell_cost, cell_resources, record_manifest, record_sharing, validate_cells
 from orchestrator.sweep.unrun import record_unrun_cell
 
 register_configs()
@@ -122,15 +122,28 @@ def validate_or_exit(job_configs) -> None:
     from orchestrator.data import DataError
 
     try:
-        validate_cells(job_configs)
+        configs = validate_cells(job_configs)
     except (ConfigError, DataError) as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
+    if any(config.share_trunks and not config.dry_run for config in configs):
+        print("error: share_trunks=true plans the dense trunks (dry_run=true writes sharing.json) but cannot train "
+              "them yet: run with dry_run=true to plan, or share_trunks=false to train every cell alone",
+              file=sys.stderr)
+        sys.exit(2)
+
+
+def start_sweep(job_configs) -> None:
+    """Once Ray is up and the sweep is sure to run: the manifest (sweep.json) and, for cells that share trunks,
+    the fork tree (`<results_dir>/<sweep>/sharing.json`), with what it saves printed."""
+    configs = record_manifest(job_configs)
+    for where, plan in record_sharing(job_configs, configs):
+        print(f"[orchestrator] sharing dense trunks: {plan.summary()} ({where})", flush=True)
 
 
 run.validate_jobs = validate_or_exit
 run.on_job_failed = record_unrun_cell
-run.on_sweep_start = record_manifest  # sweep.json, once the sweep is sure to run
+run.on_sweep_start = start_sweep  # sweep.json (and sharing.json), once the sweep is sure to run
 run.job_resources = cell_resources
 run.job_cost = cell_cost
 run.on_sweep_end = report_after_sweep

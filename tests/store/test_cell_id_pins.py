@@ -40,6 +40,16 @@ def test_golden_cell_ids(overrides, expected):
     assert cell_id(config_of(*overrides)) == expected
 
 
+def test_a_wsd_cell_hashes_its_warmup_in_steps_however_it_was_given():
+    # wsd's warmup is W = optim.warmup_steps, else optim.warmup_fraction × C: the same W is the same cell
+    wsd = config_of("optim.schedule=wsd")  # C 1000, warmup_fraction 0.05: W = 50
+    assert cell_id(wsd) == "micro-geometric-s0.5-w0.25-0.75-C1000-seed0-a04ffd02"
+    assert cell_id(config_of("optim.schedule=wsd", "optim.warmup_steps=50")) == cell_id(wsd)
+    assert cell_id(config_of("optim.schedule=wsd", "optim.warmup_steps=50", "optim.warmup_fraction=0.3")) \
+        == cell_id(wsd)
+    assert cell_id(config_of("optim.schedule=wsd", "optim.warmup_fraction=0.1")) != cell_id(wsd)
+
+
 def test_a_gpu_cell_is_another_cell():
     # the same config on a GPU runs in bf16 autocast: another cell, with the same readable part
     cpu, gpu = cell_id(config_of()), cell_id(config_of("train.device=cuda"))
@@ -53,6 +63,8 @@ IGNORED = {
     "results_dir": ["results_dir=/elsewhere"],
     "sweep": ["sweep=another"],
     "dry_run": ["dry_run=true"],
+    # a child forked from a shared trunk is bit-identical to the cell trained alone: the same cell
+    "share_trunks": ["optim.schedule=wsd", "share_trunks=true"],
     "wandb.mode": ["wandb.mode=disabled"],
     "wandb.project": ["wandb.project=another"],
     "wandb.entity": ["wandb.entity=someone"],
@@ -76,6 +88,8 @@ IGNORED = {
     "structured.lr": ["structured.lr=1e-2"],
     "structured.warmup_fraction": ["structured.warmup_fraction=0.2"],
     "structured.post_steps": ["structured.post_steps=50"],
+    # the wsd schedule's keys change nothing under the paper's cosine (the default)
+    "optim.decay_fraction": ["optim.decay_fraction=0.5"],
     # auto on a CPU is fp32: the same cell as asking for fp32
     "deepspeed.precision": ["deepspeed.precision=fp32"],
 }
@@ -112,6 +126,8 @@ HASHED = {
     "optim.eps": ([], ["optim.eps=1e-6"]),
     "optim.weight_decay": ([], ["optim.weight_decay=0.0"]),
     "optim.grad_clip": ([], ["optim.grad_clip=0.5"]),
+    "optim.schedule": ([], ["optim.schedule=wsd"]),
+    "optim.warmup_steps": (["optim.schedule=wsd"], ["optim.warmup_steps=7"]),  # null with cosine
     "deepspeed.zero_stage": ([], ["deepspeed=zero1"]),
     "finetune.steps": ([], ["finetune.steps=10"]),
     "structured.method": (["pruning=none"], ["structured.method=width", "structured.post_steps=50"]),
@@ -130,6 +146,7 @@ HASHED_WHEN_ON = {
     "structured.warmup_fraction": (STRUCTURED_ON, ["structured.warmup_fraction=0.2"]),
     "structured.post_steps": (STRUCTURED_ON, ["structured.post_steps=100"]),
     "deepspeed.precision": ([], ["deepspeed.precision=bf16"]),  # not what a CPU resolves `auto` to
+    "optim.decay_fraction": (["optim.schedule=wsd"], ["optim.decay_fraction=0.5"]),
 }
 
 
@@ -152,7 +169,8 @@ def test_every_config_key_is_listed_as_hashed_or_ignored():
 
 @pytest.mark.parametrize("key", sorted(IGNORED))
 def test_an_ignored_key_keeps_the_id(key):
-    assert cell_id(config_of(*IGNORED[key])) == cell_id(config_of())
+    base = [o for o in IGNORED[key] if o.startswith("optim.schedule=")]  # share_trunks needs wsd
+    assert cell_id(config_of(*IGNORED[key])) == cell_id(config_of(*base))
 
 
 @pytest.mark.parametrize("key", sorted(HASHED) + [f"{key} (on)" for key in sorted(HASHED_WHEN_ON)])
