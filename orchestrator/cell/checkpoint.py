@@ -17,7 +17,8 @@ import torch
 TAG_PREFIX = "step"
 
 
-def _tag(step: int) -> str:
+def checkpoint_tag(step: int) -> str:
+    """The folder name of the checkpoint after `step` steps."""
     return f"{TAG_PREFIX}{step:09d}"
 
 
@@ -66,7 +67,7 @@ def has_checkpoint(directory: Path) -> bool:
 def save_checkpoint(engine, directory: Path, step: int, client_state: dict, keep: int = 1) -> None:
     """Save after `step` steps have run; every rank calls it. Keeps the newest `keep` checkpoints."""
     directory = Path(directory)
-    engine.save_checkpoint(str(directory), tag=_tag(step), client_state=client_state | {"rng": rng_state()})
+    engine.save_checkpoint(str(directory), tag=checkpoint_tag(step), client_state=client_state | {"rng": rng_state()})
     if torch.distributed.is_initialized():
         torch.distributed.barrier()  # every rank's shards of the new checkpoint are on disk before old ones go
     if engine.global_rank == 0:

@@ -3,6 +3,7 @@ the prepared data. Picklable, so it travels to spawned workers (and to Ray actor
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from model.gpt import PRESETS, GPTConfig, preset
 from orchestrator.config import Config
@@ -10,6 +11,9 @@ from orchestrator.data import PreparedData
 from orchestrator.store.files import CellPaths
 from orchestrator.store.remote import RemoteCell
 from pruning.plan import Plan
+
+if TYPE_CHECKING:
+    from orchestrator.cell.trunk import TrunkRun
 
 
 @dataclass(frozen=True)
@@ -25,6 +29,7 @@ class CellJob:
     remote: RemoteCell | None = None  # results_dir is a URI: the cell's folder there (the paths are its stage)
     launched_at: float = 0.0  # when this cell's job began (epoch seconds): the clock of its fixed costs
     threads: int = 0  # torch threads per worker, chosen once for the cell (orchestrator/cell/threads.py); 0: unset
+    trunk: TrunkRun | None = None  # a shared dense trunk (orchestrator/cell/trunk.py): this job trains it
 
     @property
     def vocab_size(self) -> int:

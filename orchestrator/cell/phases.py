@@ -25,6 +25,7 @@ class Phase:
     train: TokenBatches
     held_out: TokenBatches
     schedule: CosineSchedule | WSDSchedule  # the learning rate at a step counted from first_step
+    logs_its_end: bool = True  # False for a shared trunk: its children go on, its last step is like any other
 
     @property
     def loss_key(self) -> str:
@@ -49,15 +50,17 @@ class Phase:
         return self.schedule(step - self.first_step)
 
     def is_last(self, step: int) -> bool:
-        return step == self.end_step
+        """The phase's last step, which is always logged and evaluated (a trunk's is not: see logs_its_end)."""
+        return self.logs_its_end and step == self.end_step
 
 
 def _batches(stream: TokenStream, job: CellJob, token_range: tuple[float, float] = (0.0, 1.0)) -> TokenBatches:
     return TokenBatches(stream, seq_len=job.config.model.context, token_range=token_range)
 
 
-def pretrain_schedule(config, total_steps: int) -> CosineSchedule | WSDSchedule:
-    """optim.schedule over the cell's T planned steps: the paper's cosine, or warmup–stable–decay."""
+def pretrain_schedule(config, total_steps: int | None) -> CosineSchedule | WSDSchedule:
+    """optim.schedule over the cell's T planned steps: the paper's cosine, or warmup–stable–decay (never decaying
+    with T = None: a shared trunk)."""
     optim = config.optim
     if optim.schedule == "wsd":
         return WSDSchedule(total_steps, optim.lr, optim.wsd_warmup_steps(config.budget.dense_steps),
@@ -71,6 +74,9 @@ def build_phases(job: CellJob) -> list[Phase]:
         structured = config.structured
         return [Phase(POSTTRAIN, 0, total, _batches(job.data.train, job), _batches(job.data.val, job),
                       CosineSchedule(total, structured.lr, structured.warmup_fraction, 1.0))]
+    if job.trunk is not None:  # a shared dense trunk: wsd without its decay, the records of any cell of its prefix
+        return [Phase(PRETRAIN, 0, total, _batches(job.data.train, job), _batches(job.data.val, job),
+                      pretrain_schedule(config, None), logs_its_end=False)]
     phases = [Phase(PRETRAIN, 0, total, _batches(job.data.train, job), _batches(job.data.val, job),
                     pretrain_schedule(config, total))]
     finetune = config.finetune

@@ -18,7 +18,7 @@ def _finite_or_none(value: float) -> float | None:
 
 def cell_result(job, *, status: str, steps: int, final_loss: float, val_loss: float,
                 accountant: ParamAccountant, n_prunable: int, wall_seconds: float,
-                resumed_from: list[int], finetune: dict | None = None) -> dict:
+                resumed_from: list[int], finetune: dict | None = None, trunk: dict | None = None) -> dict:
     tokens = steps * job.tokens_per_step
     pretrain_flops = 6.0 * accountant.avg_params * tokens
     attention_flops = float(attention_flops_per_token(job.config.model.preset, job.config.model.context) * tokens)
@@ -52,6 +52,8 @@ def cell_result(job, *, status: str, steps: int, final_loss: float, val_loss: fl
         "data_vocab_size": job.data.vocab_size,
         "code": code_version(),  # the commit (or package version) that trained it
     }
+    if trunk is not None:  # forked from a shared dense trunk: its steps up to fork_step are this cell's
+        result["trunk"] = trunk
     if finetune is not None:
         result["finetune"] = {**finetune, "final_loss": _finite_or_none(finetune["final_loss"]),
                               "val_loss": _finite_or_none(finetune["val_loss"]),

@@ -4,7 +4,9 @@ Bad input (config, data path, an empty corpus) raises before anything is written
 result.json says done is skipped; an unfinished one resumes from its last checkpoint. A cell that raises is
 recorded as `failed` (with the error) and the exception goes on to the caller. Only the holder of the cell's lock
 runs it (two sweeps over one store never train one cell at once), and spawned workers die with their parent. A
-`report` sink gets rank 0's (step, total) as it trains (orchestrator/cell/progress_report.py).
+`report` sink gets rank 0's (step, total) as it trains (orchestrator/cell/progress_report.py). A cell that the
+sweep's sharing plan forks from a shared dense trunk has the trunk trained first (or finds it done, or waits for it),
+then starts from the trunk's checkpoint at its fork step (orchestrator/cell/trunk.py).
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ import torch.multiprocessing as mp
 from omegaconf import OmegaConf
 
 from orchestrator.cell.cell_log import cell_log, log_failure
+from orchestrator.cell.checkpoint import has_checkpoint
 from orchestrator.cell.corpus import corpus_settings, glance_at_data, prepare_data
 from orchestrator.cell.distributed import WorkerPlace, free_port
 from orchestrator.cell.job import CellJob
@@ -27,6 +30,7 @@ from orchestrator.cell.preflight import as_finetune_error, check_finetune_split
 from orchestrator.cell.progress_report import REPORT_EVERY_S, ProgressReporter, ProgressSink, SharedProgress
 from orchestrator.cell.result import failed_result
 from orchestrator.cell.threads import worker_threads
+from orchestrator.cell.trunk import TrunkRun, find_trunk, seed_from_fork, trunk_config, trunk_paths, trunk_plan
 from orchestrator.cell.worker import run_worker
 from orchestrator.config import Config, attention_share, static_masked_fraction
 from orchestrator.data import DataError, epochs_for, prepare_corpus
@@ -114,9 +118,17 @@ def run_cell(config: Config, resolved: dict, *, stop_after_step: int | None = No
     return replace(outcome, location=remote.uri)
 
 
+def run_trunk(config: Config, resolved: dict, trunk: TrunkRun, *, stop_after_step: int | None = None,
+              report: ProgressSink | None = None) -> CellOutcome:
+    """The shared dense trunk of `config`'s prefix (orchestrator/cell/trunk.py), trained unless done; waited for
+    when another process trains it."""
+    trunk_cfg, trunk_resolved = trunk_config(config, resolved, trunk)
+    return _run_cell(trunk_cfg, trunk_resolved, trunk_paths(config, trunk), None, stop_after_step, report, trunk)
+
+
 def _run_cell(config: Config, resolved: dict, paths: CellPaths, remote: RemoteCell | None,
-              stop_after_step: int | None, report: ProgressSink | None) -> CellOutcome:
-    plan = plan_cell(config)
+              stop_after_step: int | None, report: ProgressSink | None, trunk: TrunkRun | None = None) -> CellOutcome:
+    plan = plan_cell(config) if trunk is None else trunk_plan(trunk)
     if config.dry_run:
         if config.data.path is not None:  # a missing or empty corpus fails here, before plan.json is written
             glance_at_data(config)
@@ -125,6 +137,7 @@ def _run_cell(config: Config, resolved: dict, paths: CellPaths, remote: RemoteCe
     if paths.is_finished():
         return CellOutcome("skipped", paths, paths.read_result())
     base = _trained_base(config, resolved, paths, report) if config.structured.method != "none" else None
+    fork = _trained_trunk(config, resolved, paths, plan, report) if trunk is None else None
     settings = corpus_settings(config)
     data = prepare_data(config)
     check_finetune_split(config, data.n_val_tokens, data.source)
@@ -140,7 +153,7 @@ def _run_cell(config: Config, resolved: dict, paths: CellPaths, remote: RemoteCe
               "(set train.threads to choose)", flush=True)
     job = CellJob(config=config, resolved=resolved, plan=plan, cell_id=paths.root.name, paths=paths, data=data,
                   finetune_data=finetune_data, base=base, remote=remote, launched_at=job_started_at(),
-                  threads=threads)
+                  threads=threads, trunk=trunk)
     with cell_lock(paths.root, on_wait=lambda: print(f"[orchestrator] cell {job.cell_id}: another process is "
                                                      "running it; waiting for it to finish", flush=True)):
         if paths.is_finished():  # the other process finished it while this one waited
@@ -150,6 +163,8 @@ def _run_cell(config: Config, resolved: dict, paths: CellPaths, remote: RemoteCe
             print(f"[orchestrator] note: cell {job.cell_id} sees its training split {epochs:.2f} times "
                   f"({data.n_train_tokens} tokens); recorded as `epochs` in result.json", flush=True)
         _write_cell_header(paths, resolved, plan, config)
+        if fork is not None:  # its first checkpoint: the trunk's after the fork step (unless it has its own)
+            seed_from_fork(*fork, paths)
         try:
             status = _run_worker_group(job, stop_after_step, report)
         except Exception as error:
@@ -171,6 +186,38 @@ def _trained_base(config: Config, resolved: dict, paths: CellPaths, report: Prog
         if outcome.location and not outcome.paths.final_model.exists():  # skipped in a URI store: fetch its model
             RemoteCell.of(base_cfg.results_dir, base_cfg.sweep, outcome.paths.root.name).download()
         return base_summary(outcome.result or {}, outcome.paths.root.name, str(outcome.paths.final_model))
+    except Exception as error:
+        with cell_lock(paths.root):
+            write_json_atomic(paths.result, failed_result(config, paths.root.name, error))
+        raise
+
+
+def _trained_trunk(config: Config, resolved: dict, paths: CellPaths, plan: Plan,
+                   report: ProgressSink | None) -> tuple[CellPaths, int] | None:
+    """A cell the sweep's sharing plan forks from a dense trunk: (the trained trunk's paths, the fork step); the trunk
+    is trained first (skipped when done, waited for when another process trains it). None when the cell trains alone,
+    or resumes from its own checkpoint. A trunk that fails fails this cell too, naming the trunk (a rerun retries
+    it); a trunk that diverged leaves the cell to train alone (it diverges the same way: a result)."""
+    if has_checkpoint(paths.checkpoints):
+        return None
+    try:
+        found = find_trunk(config, plan.t_start)
+        if found is None:
+            return None
+        trunk, fork = found
+        try:
+            outcome = run_trunk(config, resolved, trunk, report=report)
+        except Exception as error:
+            raise RuntimeError(f"its shared dense trunk {trunk.trunk_id} failed: {type(error).__name__}: "
+                               f"{error}") from error
+        status = outcome.result.get("status") if outcome.result else outcome.status  # a skipped trunk's own
+        if status == "diverged":
+            print(f"[orchestrator] cell {paths.root.name}: its shared dense trunk {trunk.trunk_id} diverged; "
+                  "training the cell alone", flush=True)
+            return None
+        if status != "done":
+            raise RuntimeError(f"its shared dense trunk {trunk.trunk_id} ended {status}")
+        return outcome.paths, fork
     except Exception as error:
         with cell_lock(paths.root):
             write_json_atomic(paths.result, failed_result(config, paths.root.name, error))

@@ -29,6 +29,7 @@ from orchestrator.cell.progress_report import ProgressReporter, ProgressSink
 from orchestrator.cell.step_lines import StepLines
 from orchestrator.cell.result import cell_result
 from orchestrator.cell.tracking import Tracker, run_config
+from orchestrator.cell.trunk import forks_dir
 from orchestrator.store.cell_id import cell_coordinates
 from orchestrator.store.files import MetricsLog, save_torch_atomic, write_json_atomic
 from pruning.accounting import ParamAccountant
@@ -67,18 +68,23 @@ class Progress:
     last_loss: float = math.nan  # of the current phase
     val_loss: float = math.nan  # of the current phase
     pretrain: dict | None = None  # {"final_loss", "val_loss"} once pre-training is over
+    trunk: dict | None = None  # {"cell_id", "fork_step"}: the shared dense trunk this cell was forked from
 
     def state_dict(self) -> dict:
         window = vars(self.window) | {"loss_sum": float(self.window.loss_sum)}
         return {"step": self.step, "window": window, "resumed_from": self.resumed_from,
-                "last_loss": self.last_loss, "val_loss": self.val_loss, "pretrain": self.pretrain}
+                "last_loss": self.last_loss, "val_loss": self.val_loss, "pretrain": self.pretrain,
+                "trunk": self.trunk}
 
     @classmethod
     def resumed(cls, state: dict) -> "Progress":
+        """From a checkpoint's client state: the cell's own (a resume, recorded in resumed_from) or a trunk's fork
+        checkpoint (`fork` in it: recorded as the cell's trunk, not as a resume)."""
+        fork = state.get("fork")
         return cls(step=state["step"], window=LossWindow(**state["window"]),
-                   resumed_from=[*state.get("resumed_from", []), state["step"]],
+                   resumed_from=[] if fork else [*state.get("resumed_from", []), state["step"]],
                    last_loss=state.get("last_loss", math.nan), val_loss=state.get("val_loss", math.nan),
-                   pretrain=state.get("pretrain"))
+                   pretrain=state.get("pretrain"), trunk=fork or state.get("trunk"))
 
 
 def _mean_across_ranks(value: torch.Tensor, world_size: int) -> torch.Tensor:
@@ -168,8 +174,9 @@ class CellTrainer:
                 self.pruner.load_state_dict(client["pruner"])
                 self.pruner.apply_masks()
             if place.is_main:
-                print(f"[orchestrator] cell {job.cell_id}: resumed from its checkpoint at step "
-                      f"{self.progress.step}", flush=True)
+                print(f"[orchestrator] cell {job.cell_id}: " + (
+                    f"forked from the shared dense trunk {client['fork']['cell_id']} at step {self.progress.step}"
+                    if client.get("fork") else f"resumed from its checkpoint at step {self.progress.step}"), flush=True)
         self.metrics, self.tracker, self.lines = MetricsLog(job.paths.metrics), None, StepLines(job.cell_id)
         if place.is_main:
             self.metrics.truncate_after(self.progress.step)
@@ -177,6 +184,9 @@ class CellTrainer:
                                    sweep=self.config.sweep, cell_id=job.cell_id, config=run_config(job),
                                    tags=[f"{k}={v}" for k, v in cell_coordinates(self.config).items() if v is not None],
                                    system_stats=self.device.type == "cuda")
+            if client is not None and client.get("fork"):  # the trunk's records up to the fork: the run's too
+                for record in self.metrics.read():
+                    self.tracker.log(record)
 
     def n_nonzero(self) -> int:
         pruner = self.pruner
@@ -219,13 +229,22 @@ class CellTrainer:
         if self.clip_norm:
             torch.nn.utils.clip_grad_norm_(self.engine.module.parameters(), self.clip_norm)
 
+    def _client_state(self) -> dict:
+        return {**self.progress.state_dict(), "accountant": self.accountant.state_dict(),
+                "pruner": self.pruner.state_dict() if self.pruner is not None else None}
+
     def _checkpoint(self) -> None:
         self._settle_window()
-        save_checkpoint(self.engine, self.job.paths.checkpoints, self.progress.step, {
-            **self.progress.state_dict(), "accountant": self.accountant.state_dict(),
-            "pruner": self.pruner.state_dict() if self.pruner is not None else None})
+        save_checkpoint(self.engine, self.job.paths.checkpoints, self.progress.step, self._client_state())
         if self.job.remote is not None and self.place.is_main:  # a URI store: any machine can resume from here
             self.job.remote.upload(with_result=False)
+
+    def _fork_checkpoint(self) -> None:
+        """A shared trunk at one of its fork steps: a checkpoint its children start from, kept beside the others."""
+        trunk = self.job.trunk
+        self._settle_window()
+        save_checkpoint(self.engine, forks_dir(self.job.paths), self.progress.step, self._client_state() | {
+            "fork": {"cell_id": trunk.trunk_id, "fork_step": self.progress.step}}, keep=len(trunk.forks))
 
     def train(self, phase: Phase, stop_after_step: int | None) -> str:
         """Run `phase` from the current step to its end: done, diverged or interrupted."""
@@ -283,6 +302,8 @@ class CellTrainer:
                 if place.is_main:
                     self.lines.show(record, phase.loss_key)
                     self.report(step, last_step)
+            if self.job.trunk is not None and step in self.job.trunk.forks:  # before the resume point: a trunk
+                self._fork_checkpoint()  # killed while saving it resumes from an earlier step and saves it again
             if step % config.train.checkpoint_every == 0 and step < phase.end_step:
                 self._checkpoint()
             if stop_after_step is not None and step >= stop_after_step:
@@ -320,9 +341,11 @@ class CellTrainer:
         result = cell_result(job, status=status, steps=min(progress.step, planned),
                              final_loss=pretrain["final_loss"], val_loss=pretrain["val_loss"],
                              accountant=self.accountant, n_prunable=self.n_prunable, wall_seconds=wall_seconds,
-                             resumed_from=progress.resumed_from, finetune=finetune)
+                             resumed_from=progress.resumed_from, finetune=finetune, trunk=progress.trunk)
         if self.structured is not None:
             result["structured"] = self.structured | {"post_tokens": result["tokens"]}
+        if job.trunk is not None:  # a shared dense trunk: the steps its children fork after
+            result["forks"] = list(job.trunk.forks)
         self.tracker.finish({k: v for k, v in result.items() if isinstance(v, (int, float, str))})
         result["timing"] = timing | {"result_written_at": time.time()}
         write_json_atomic(job.paths.result, result)

@@ -122,14 +122,9 @@ def validate_or_exit(job_configs) -> None:
     from orchestrator.data import DataError
 
     try:
-        configs = validate_cells(job_configs)
+        validate_cells(job_configs)
     except (ConfigError, DataError) as error:
         print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
-    if any(config.share_trunks and not config.dry_run for config in configs):
-        print("error: share_trunks=true plans the dense trunks (dry_run=true writes sharing.json) but cannot train "
-              "them yet: run with dry_run=true to plan, or share_trunks=false to train every cell alone",
-              file=sys.stderr)
         sys.exit(2)
 
 

@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 
 from orchestrator.cell.lr_schedule import wsd_decay_start
 from orchestrator.cell.run import Plan, plan_cell
+from orchestrator.cell.trunk import SHARING_FILE
 from orchestrator.config import PRUNING_SCHEDULES, Config
 from orchestrator.store.cell_id import cell_id, prefix_identity, trunk_id
 
-SHARING_FILE = "sharing.json"
 FORKING_SCHEDULES = tuple(s for s in PRUNING_SCHEDULES if s not in ("none", "static"))  # dense before t_start
 
 

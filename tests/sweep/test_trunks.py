@@ -127,10 +127,35 @@ def test_a_dry_run_writes_sharing_json_and_prints_the_saving(tmp_path, capsys):
     assert str(store / "s" / "sharing.json") in out
 
 
-def test_sharing_trunks_for_real_is_refused_until_trunks_can_be_trained(tmp_path, capsys):
-    from orchestrator.sweep.train import validate_or_exit
+def test_a_sweep_that_shares_trunks_for_real_is_accepted_and_plans_them_when_it_starts(tmp_path):
+    """Training the trunks and forking the cells from them: tests/cell/test_trunk_cell.py."""
+    from orchestrator.sweep.train import start_sweep, validate_or_exit
 
     store = tmp_path / "store"
-    with pytest.raises(SystemExit) as exit_:
-        validate_or_exit(job_configs([*TINY, *WSD, f"results_dir={store}", "sweep=s"], WINDOWS))
-    assert exit_.value.code == 2 and "dry_run=true" in capsys.readouterr().err and not store.exists()
+    configs = job_configs([*TINY, *WSD, f"results_dir={store}", "sweep=s"], WINDOWS)
+    validate_or_exit(configs)
+    assert not store.exists()
+    start_sweep(configs)
+    assert json.loads((store / "s" / "sharing.json").read_text())["trunks"][0]["forks"] == [6, 12]
+
+
+@pytest.mark.slow
+def test_a_ray_sweep_trains_its_shared_trunk_once_and_forks_its_cells_from_it(tmp_path):
+    """As users run it: the sweep writes sharing.json when it starts; its two cells (Ray runs them side by side) need
+    one trunk: the first to reach it trains it under its lock (the other waits for it, or finds it done), then both
+    fork from it at step 6."""
+    from test_ray_sweep import RAY, multirun
+
+    store = tmp_path / "store"
+    sweep = multirun(*TINY, *RAY, *WSD, "pruning=geometric", "pruning.start=0.25", "pruning.end=0.75",
+                     "pruning.sparsity=0.5,0.75", f"results_dir={store}", "sweep=s")
+    assert sweep.returncode == 0, sweep.stderr[-3000:]
+    sharing = json.loads((store / "s" / "sharing.json").read_text())
+    (trunk,) = sharing["trunks"]
+    assert trunk["forks"] == [6] and len(trunk["children"]) == 2
+    results = [json.loads(p.read_text()) for p in (store / "s").glob("*/result.json")]
+    assert sorted(r["status"] for r in results) == ["done", "done"]
+    assert all(r["trunk"] == {"cell_id": trunk["trunk_id"], "fork_step": 6} for r in results)
+    trunk_result = json.loads((store / "s" / ".trunks" / trunk["trunk_id"] / "result.json").read_text())
+    assert trunk_result["status"] == "done" and trunk_result["steps"] == 6
+    assert "total: 2 done" in sweep.stderr
