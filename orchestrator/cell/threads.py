@@ -5,11 +5,12 @@ to them) split across the cell's workers. Else (a cell run on its own) the cores
 starts, split across its workers, at least one each.
 
 Why idle cores and not all cores: torch's CPU threads wait for each other at every operation, so a thread whose
-core is taken by another process holds all of them up. benchmarks/bench_threads.py measures it side by side
-(docs/benchmarks.md): on the 2-core box this project runs on, one thread per core made the README's first cell's
-step several times slower than one thread as soon as another process kept a core busy, while on an idle box the
-second thread gains far less than that. The count does not change a cell's numbers: the same cell trained with
-1 and 2 threads ends with bit-identical losses here (micro, batch 16).
+core is taken by another process holds all of them up. benchmarks/bench_threads.py measures it side by side. On
+the 2-core box this project runs on (2026-12-03, load average 6.7 from other work), the README's first cell's
+step (micro, batch 16) took 8.9x longer with 2 threads than with 1, and 3.1x longer with one more core kept busy
+by the benchmark. What a second thread gains on an idle box was not measured that day: the box was never idle. The
+count does not change a cell's numbers: the same cell trained with 1 and 2 threads ends with bit-identical losses
+here (micro, batch 16).
 """
 from __future__ import annotations
 
