@@ -49,6 +49,8 @@ BENCHMARKS = (
     Benchmark("data", "bench_data.py", (), ("--shard-tokens", "2_000_000", "--repeats", "1")),
     Benchmark("gpu", "bench_gpu.py", (), ("--dense-steps", "40", "--bare-steps", "40")),
     Benchmark("threads", "bench_threads.py", (), ("--steps", "3", "--repeats", "1")),
+    Benchmark("report", "bench_report.py", ("--repeats", "3"), ("--repeats", "1", "--bootstrap", "10",
+                                                                "--figures", "none")),
 )
 
 

@@ -12,7 +12,7 @@ from typing import Any, Optional
 
 from omegaconf import MISSING
 
-from model.gpt import PRESETS
+from model.presets import PRESETS
 from pruning.schedules import SCHEDULES
 
 

@@ -5,10 +5,12 @@ to them) split across the cell's workers. Else (a cell run on its own) the cores
 starts, split across its workers, at least one each.
 
 Why idle cores and not all cores: torch's CPU threads wait for each other at every operation, so a thread whose
-core is taken by another process holds all of them up. benchmarks/bench_threads.py measures it side by side. On
-the 2-core box this project runs on (2026-12-03, load average 6.7 from other work), the README's first cell's
-step (micro, batch 16) took 8.9x longer with 2 threads than with 1, and 3.1x longer with one more core kept busy
-by the benchmark. What a second thread gains on an idle box was not measured that day: the box was never idle. The
+core is taken by another process holds all of them up. benchmarks/bench_threads.py measures it side by side, on
+the README's first cell's step (micro, batch 16), on the 2-core box this project runs on (2026-12-03):
+- idle box (load average 0.9, the background run paused): 2 threads 61.7 ms, 1 thread 64.6 ms (0.96x);
+- one core kept busy by the benchmark: 2 threads 155.8 ms, 1 thread 69.6 ms (2.24x slower);
+- a box loaded by other work (load average 6.7): 2 threads 8.9x slower than 1.
+The second thread gains 4 % on an idle box and costs 2-9x on a busy one. The
 count does not change a cell's numbers: the same cell trained with 1 and 2 threads ends with bit-identical losses
 here (micro, batch 16).
 """

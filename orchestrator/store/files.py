@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-import torch
 
 FINISHED_STATUSES = ("done", "diverged")
 
@@ -39,6 +38,8 @@ def write_json_atomic(path: Path, payload: Any) -> None:
 
 
 def save_torch_atomic(path: Path, obj: Any) -> None:
+    import torch  # here, not at the top: readers of a store (the report) need no torch
+
     _atomic_write(Path(path), lambda handle: torch.save(obj, handle), "wb")
 
 

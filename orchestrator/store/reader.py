@@ -66,8 +66,8 @@ def _read_metrics(reader: StoreReader, path: str) -> list[dict]:
 
 
 def load_cells(location: str | Path) -> tuple[list[dict], list[tuple[str, str]]]:
-    """(cells, skipped): each cell is its result.json plus `metrics` (records) and `cell_dir`; skipped lists
-    (path, reason) for every file that could not be read."""
+    """(cells, skipped): each cell is its result.json plus `metrics` (records), `plan` (its plan.json, None when
+    absent) and `cell_dir`; skipped lists (path, reason) for every file that could not be read."""
     reader = StoreReader(location)
     cells, skipped = [], []
     for path in reader.result_files():
@@ -92,5 +92,11 @@ def load_cells(location: str | Path) -> tuple[list[dict], list[tuple[str, str]]]
         except (OSError, ValueError) as error:
             skipped.append((f"{cell_dir}/metrics.jsonl", f"unreadable metrics: {error}"))
             metrics = []
-        cells.append(result | {"metrics": metrics, "cell_dir": cell_dir})
+        plan = None
+        try:
+            if reader.exists(f"{cell_dir}/plan.json"):
+                plan = json.loads(reader.read_text(f"{cell_dir}/plan.json"))
+        except (OSError, ValueError) as error:
+            skipped.append((f"{cell_dir}/plan.json", f"unreadable plan.json: {error}"))
+        cells.append(result | {"metrics": metrics, "cell_dir": cell_dir, "plan": plan})
     return cells, skipped

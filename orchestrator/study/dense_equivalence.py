@@ -74,15 +74,21 @@ def _gap_summary(gaps: list[float]) -> dict:
             "min": float(min(gaps)), "max": float(max(gaps))}
 
 
+def dense_references(cells: list[dict]) -> tuple[list[dict], list[dict], list[dict[str, float | None]]]:
+    """(dense cells, pruned cells, per pruned cell {predictor: the dense loss at its tokens and that size, or None})
+    of the fittable cells: the numbers finding 3 and its figure (dense_equivalence_figure.py) are made of."""
+    usable = fittable_cells(cells)
+    dense = [c for c in usable if is_dense(c)]
+    pruned = [c for c in usable if not is_dense(c)]
+    return dense, pruned, [{name: dense_loss_at(dense, c[name], c["tokens"]) for name in PREDICTORS} for c in pruned]
+
+
 def dense_equivalence_finding(cells: list[dict]) -> dict:
     """Finding 3: pruned val loss minus the dense loss at the same tokens and N = N_avg (for contrast N_final and
     N_initial, on the cells where all three have a dense reference), against the seed noise and the dense
     reference's interpolation error (see _dense_verdict)."""
-    usable = fittable_cells(cells)
-    dense = [c for c in usable if is_dense(c)]
-    pruned = [c for c in usable if not is_dense(c)]
+    dense, pruned, refs = dense_references(cells)
     noise, _ = seed_noise(cells)
-    refs = [{name: dense_loss_at(dense, c[name], c["tokens"]) for name in PREDICTORS} for c in pruned]
     at_avg = [(c, c["val_loss"] - r["avg_params"]) for c, r in zip(pruned, refs) if r["avg_params"] is not None]
     if not at_avg:
         return {"n_dense": len(dense), "n_pruned": len(pruned), **verdict_of(None),

@@ -1,4 +1,5 @@
-"""Figures of a finished sweep: loss curves, pruning journeys, window heatmaps and the fitted size laws.
+"""Figures of a finished sweep: pruning journeys, window heatmaps and the fitted size laws, and the helpers every
+figure module shares.
 
 Each figure function writes one PNG and returns its path, or None without data (`figure_set.write_figures` draws
 them all). The small helpers here (cell classification, the law's prediction) are shared
@@ -66,7 +67,19 @@ def window_label(cell: dict) -> str:
     return f"{float(cell['cell']['start']):g}–{float(cell['cell']['end']):g}"
 
 
-def _finite_series(metrics: list[dict], key: str) -> tuple[list[float], list[float]]:
+def window_of(cell: dict) -> tuple[float, float]:
+    """The pruning window (start, end) as numbers: the key that orders windows (0–0.25 before 0.25–0.5)."""
+    return float(cell["cell"]["start"]), float(cell["cell"]["end"])
+
+
+def window_colours(cells: list[dict]) -> dict[tuple[float, float], Any]:
+    """One colour per pruning window of the cells, in numeric window order (tab10, tab20 past ten windows)."""
+    windows = sorted({window_of(cell) for cell in cells})
+    cmap = pyplot().get_cmap("tab10" if len(windows) <= 10 else "tab20")
+    return {window: cmap(k % cmap.N) for k, window in enumerate(windows)}
+
+
+def finite_series(metrics: list[dict], key: str) -> tuple[list[float], list[float]]:
     """(tokens, key) pairs of the metrics rows where both are finite and tokens > 0."""
     xs, ys = [], []
     for row in metrics:
@@ -78,16 +91,46 @@ def _finite_series(metrics: list[dict], key: str) -> tuple[list[float], list[flo
 
 
 def save_figure(fig: Any, path: Path) -> Path:
-    """Save a figure at DPI and close it (tight layout, unless the figure has a layout engine of its own)."""
+    """Save a figure at DPI and close it: tight layout first, unless it is laid out already (a layout engine of its
+    own, or panel_grid's fixed margins). No engine is left on a laid-out figure for the save, which would otherwise
+    draw it once more just to lay it out again (the cost of the report's figures doubled)."""
+    from matplotlib.layout_engine import ConstrainedLayoutEngine
+
     plt = pyplot()
-    if fig.get_layout_engine() is None:
+    engine = fig.get_layout_engine()
+    if engine is None:
         fig.tight_layout()
+    if not isinstance(engine, ConstrainedLayoutEngine):  # constrained layout happens in the save's first draw
+        fig.set_layout_engine(None)
     fig.savefig(path, dpi=DPI)
     plt.close(fig)
     return path
 
 
-def _sparsity_colours(cells: list[dict]) -> tuple[Any, Any]:
+def panel_grid(count: int, columns: int, *, width: float, height: float, top: float = 0.75,
+               bottom: float = 0.65, right: float = 0.25, **shared: bool) -> tuple[Any, np.ndarray]:
+    """(figure, axes) of `count` panels in rows of at most `columns`, each panel `width` × `height` inches, with
+    fixed margins in inches (room for a title above and labels below each panel) and the unused panels hidden.
+    Fixed margins, not a layout engine: constrained layout measures every tick label in an extra draw per save,
+    most of the cost of a many-panel figure."""
+    from matplotlib.layout_engine import PlaceHolderLayoutEngine
+
+    plt = pyplot()
+    columns = max(1, min(columns, count))
+    rows = -(-count // columns)
+    left, gap_w, gap_h = 0.75, 0.55, 0.75
+    fig_w = left + right + columns * width + (columns - 1) * gap_w
+    fig_h = top + bottom + rows * height + (rows - 1) * gap_h
+    fig, axes = plt.subplots(rows, columns, figsize=(fig_w, fig_h), squeeze=False, **shared)
+    fig.set_layout_engine(PlaceHolderLayoutEngine(adjust_compatible=True, colorbar_gridspec=True))  # save as laid
+    fig.subplots_adjust(left=left / fig_w, right=1 - right / fig_w, top=1 - top / fig_h, bottom=bottom / fig_h,
+                        wspace=gap_w / width, hspace=gap_h / height)
+    for ax in list(axes.flat)[count:]:
+        ax.set_visible(False)
+    return fig, axes
+
+
+def sparsity_colours(cells: list[dict]) -> tuple[Any, Any]:
     """(colormap, norm) over the sparsities of the cells."""
     from matplotlib.colors import Normalize
 
@@ -96,38 +139,19 @@ def _sparsity_colours(cells: list[dict]) -> tuple[Any, Any]:
     return plt.get_cmap("viridis"), Normalize(vmin=min(values), vmax=max(max(values), min(values) + 1e-9))
 
 
-def loss_curves(cells: list[dict], path: Path) -> Path | None:
-    """Training loss vs tokens, one line per cell, coloured by sparsity; dense cells dashed."""
-    series = [(c, *_finite_series(c.get("metrics") or [], "loss")) for c in sorted(cells, key=lambda c: c["cell_id"])]
-    series = [s for s in series if s[1]]
-    if not series:
-        return None
-    plt = pyplot()
-    cmap, norm = _sparsity_colours([s[0] for s in series])
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for cell, xs, ys in series:
-        ax.plot(xs, ys, color=cmap(norm(float(cell["cell"]["sparsity"]))), lw=1, alpha=0.8,
-                ls="--" if is_dense(cell) else "-")
-    ax.set_xscale("log")
-    ax.set(xlabel="tokens", ylabel="training loss", title=f"Training loss of {len(series)} cells")
-    fig.colorbar(plt.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax, label="target sparsity")
-    return save_figure(fig, path)
-
-
 def journey(cells: list[dict], path: Path) -> Path | None:
     """params_current vs tokens, one panel per pruning schedule, one line per pruned cell."""
     pruned = [c for c in sorted(cells, key=lambda c: c["cell_id"]) if not is_dense(c)]
     panels: dict[str, list[tuple[dict, list[float], list[float]]]] = {}
     for cell in pruned:
-        xs, ys = _finite_series(cell.get("metrics") or [], "params_current")
+        xs, ys = finite_series(cell.get("metrics") or [], "params_current")
         if xs:
             panels.setdefault(cell["cell"]["schedule"], []).append((cell, xs, ys))
     if not panels:
         return None
     plt = pyplot()
-    cmap, norm = _sparsity_colours(pruned)
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels) + 1, 4), squeeze=False, sharey=True,
-                             layout="constrained")
+    cmap, norm = sparsity_colours(pruned)
+    fig, axes = panel_grid(len(panels), len(panels), width=4.0, height=3.2, top=0.9, right=1.3, sharey=True)
     for ax, schedule in zip(axes[0], sorted(panels)):
         for cell, xs, ys in panels[schedule]:
             ax.plot(xs, ys, color=cmap(norm(float(cell["cell"]["sparsity"]))), lw=1)
@@ -136,7 +160,8 @@ def journey(cells: list[dict], path: Path) -> Path | None:
     axes[0][0].set_ylabel("current parameters")
     from matplotlib.cm import ScalarMappable
 
-    fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=list(axes[0]), label="target sparsity")
+    fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=list(axes[0]), label="target sparsity", fraction=0.04,
+                 pad=0.03)
     return save_figure(fig, path)
 
 
@@ -197,16 +222,6 @@ def _ranked(fit: dict) -> list[str]:
     return ranking + sorted(p for p in present if p not in ranking)
 
 
-def _points(cells: list[dict], constants: dict, predictor: str) -> list[tuple[float, float, float]]:
-    """(N, predicted, measured) of the cells with a val loss and positive N and tokens."""
-    out = []
-    for cell in sorted(cells, key=lambda c: c["cell_id"]):
-        loss, n, d = val_loss(cell), float(cell.get(predictor) or 0), float(cell.get("tokens") or 0)
-        if loss is not None and n > 0 and d > 0:
-            out.append((n, predict_loss(constants, n, d), loss))
-    return out
-
-
 def heldout_points(cells: list[dict], fit: dict, predictor: str) -> np.ndarray:
     """(cross-validated prediction, measured) of each fitted cell: the predictions the held-out RMSE is computed
     from (fit.json `cv_predictions`, in the order of `cell_ids`); empty when the fit has none."""
@@ -235,32 +250,4 @@ def predicted_vs_measured(cells: list[dict], fit: dict, path: Path) -> Path | No
         rmse = fit["predictors"][name].get("heldout_rmse")
         ax.set(xlabel="held-out prediction (cross-validated)", ylabel="measured val loss",
                title=f"{name}: held-out RMSE {rmse:.4f}" if rmse is not None else f"{name}: held-out RMSE n/a")
-    return save_figure(fig, path)
-
-
-def law_curves(cells: list[dict], fit: dict, path: Path) -> Path | None:
-    """Best predictor's law: loss vs N at each duration's median token count, cells scattered on it."""
-    best = fit.get("best")
-    if best not in (fit.get("predictors") or {}):
-        return None
-    constants = fit["predictors"][best]
-    groups: dict[str, list[dict]] = {}
-    for cell in cells:
-        if _points([cell], constants, best):
-            groups.setdefault(duration_label(cell), []).append(cell)
-    if not groups:
-        return None
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    ns = [float(c[best]) for group in groups.values() for c in group]
-    grid = np.geomspace(min(ns) / 1.5, max(ns) * 1.5, 100)
-    for k, duration in enumerate(sorted(groups, key=duration_order)):
-        colour = f"C{k % 10}"
-        d = float(np.median([float(c["tokens"]) for c in groups[duration]]))
-        ax.plot(grid, [predict_loss(constants, n, d) for n in grid], color=colour, label=f"{duration} (D={d:.3g})")
-        points = np.array(_points(groups[duration], constants, best))
-        ax.scatter(points[:, 0], points[:, 2], color=colour, s=16)
-    ax.set_xscale("log")
-    ax.set(xlabel=f"N = {best}", ylabel="val loss", title=f"Fitted law on {best}")
-    ax.legend(fontsize=8)
     return save_figure(fig, path)

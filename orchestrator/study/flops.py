@@ -7,7 +7,7 @@ added; older records get it from the preset (at its default context, the only on
 """
 from __future__ import annotations
 
-from model.gpt import PRESETS
+from model.presets import PRESETS
 from orchestrator.config import attention_flops_per_token
 
 

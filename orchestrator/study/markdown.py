@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
+from collections.abc import Collection
 from pathlib import Path
 
 import numpy as np
@@ -187,13 +188,16 @@ def windows_table(rows: list[dict]) -> list[str]:
     return lines + [""]
 
 
-def figures_section(figures: dict[str, Path], out_dir: Path) -> list[str]:
-    """Each figure embedded with its path relative to the report folder."""
+def figures_section(figures: dict[str, Path], out_dir: Path, only: Collection[str] | None = None) -> list[str]:
+    """Each figure embedded with its path relative to the report folder; `only`: the figures asked for
+    (`--figures`), None for all."""
     lines = ["## Figures", ""]
+    if only is not None:
+        lines += [f"Only the figures asked for were drawn (`--figures {','.join(sorted(only)) or 'none'}`).", ""]
     for name, path in figures.items():
         rel = Path(os.path.relpath(Path(path).resolve(), Path(out_dir).resolve())).as_posix()
         lines += [f"### {name}", "", f"![{name}]({rel})", ""]
-    return lines if figures else lines + ["No figure had data.", ""]
+    return lines if figures or (only is not None and not only) else lines + ["No figure had data.", ""]
 
 
 def pretraining_cells(cells: list[dict]) -> list[dict]:
@@ -203,9 +207,9 @@ def pretraining_cells(cells: list[dict]) -> list[dict]:
 
 def render_report(cells: list[dict], fit: dict | None, figures: dict[str, Path], out_dir: Path, *,
                   skipped: list[tuple[str, str]] = (), paper_findings: dict | None = None,
-                  commands: list[str] = ()) -> str:
+                  commands: list[str] = (), figures_asked: Collection[str] | None = None) -> str:
     """The full markdown report; deterministic for the same inputs. `paper_findings`: findings() of the
-    pre-training cells when the caller already has them."""
+    pre-training cells when the caller already has them; `figures_asked`: the names given to --figures (None: all)."""
     fit = fit or {}
     p2 = p2_section(cells, p2_fits(cells))
     cells = pretraining_cells(cells)
@@ -217,7 +221,7 @@ def render_report(cells: list[dict], fit: dict | None, figures: dict[str, Path],
     lines += ["## Size-law fit", ""] + fit_table(fit)
     lines += ["## Best pruning windows", ""] + windows_table(found["windows"])
     lines += spdf_section(cells) + p2
-    lines += figures_section(figures, out_dir)
+    lines += figures_section(figures, out_dir, figures_asked)
     lines += cells_section(cells) + provenance_section(cells, list(commands))
     if skipped:
         lines += ["## Skipped files", "", "| path | reason |", "|---|---|"]

@@ -1,9 +1,11 @@
-"""`orchestrator-report RESULTS_DIR [--out DIR]`: the study's analysis from a result store.
+"""`orchestrator-report RESULTS_DIR [--out DIR] [--figures all|none|NAME,…]`: the study's analysis from a store.
 
 Reads every cell (naming and skipping unreadable files), fits L = E + A/N^alpha + B/D^beta with N = N_avg, N_final
 and N_initial and scores each on held-out cells, tests the paper's three findings, draws the figures, and writes
-`report.md`, `cells.csv` (one row per cell), `fit.json`, `findings.json` and the PNGs to --out (default RESULTS_DIR/report). RESULTS_DIR may be a
-URI of pyarrow's filesystem layer (s3://, gs://, …).
+`report.md`, `cells.csv` (one row per cell), `fit.json`, `findings.json` and the PNGs to --out (default
+RESULTS_DIR/report). RESULTS_DIR may be a URI of pyarrow's filesystem layer (s3://, gs://, …).
+--figures chooses the figures: all (the default), none, or names (figure_set.FIGURES). Each stage (read, fit,
+findings, figures, report) prints one line to stderr when it ends, with its time; --quiet prints none.
 With --wandb offline|online it also logs a W&B summary run in each sweep's group, one per sweep, with a stable id.
 It also runs by itself at the end of every multirun on the Ray launcher.
 """
@@ -11,8 +13,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 from orchestrator.store.files import write_json_atomic, write_text_atomic
 from orchestrator.store.identity import store_salt
@@ -34,9 +39,37 @@ class ReportOutcome:
     skipped: list[tuple[str, str]]
 
 
+class Progress:
+    """One line per stage of the report on a stream (stderr): what the stage did and how long it took."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream, self.started = stream, time.perf_counter()
+
+    def done(self, stage: str, what: str) -> None:
+        now = time.perf_counter()
+        if self.stream is not None:
+            print(f"[report] {stage}: {what} ({now - self.started:.1f} s)", file=self.stream, flush=True)
+        self.started = now
+
+
 def build_report(results_dir: str | Path, out_dir: str | Path | None = None, *, bootstrap: int = 100,
                  wandb_mode: str = "disabled", wandb_project: str = "pruning-journey",
-                 wandb_entity: str | None = None) -> ReportOutcome:
+                 wandb_entity: str | None = None, figures: Collection[str] | None = None,
+                 progress: TextIO | None = None) -> ReportOutcome:
+    """The report of a store (see the module docstring). `figures`: the figure names to draw (figure_set.FIGURES;
+    None: all); `progress`: where each stage's line goes (None: nowhere). BLAS runs on one thread throughout
+    (blas_threads.py: the fits' small products are slower, not faster, on several)."""
+    from orchestrator.study.blas_threads import one_blas_thread
+
+    with one_blas_thread():
+        return _build_report(results_dir, out_dir, bootstrap=bootstrap, wandb_mode=wandb_mode,
+                             wandb_project=wandb_project, wandb_entity=wandb_entity, figures=figures,
+                             progress=Progress(progress))
+
+
+def _build_report(results_dir: str | Path, out_dir: str | Path | None, *, bootstrap: int, wandb_mode: str,
+                  wandb_project: str, wandb_entity: str | None, figures: Collection[str] | None,
+                  progress: Progress) -> ReportOutcome:
     from orchestrator.study.cells_table import cells_csv
     from orchestrator.study.figure_set import write_figures
     from orchestrator.study.findings import findings
@@ -53,26 +86,38 @@ def build_report(results_dir: str | Path, out_dir: str | Path | None = None, *, 
     if not cells:
         unreadable = "".join(f"; skipped {path}: {reason}" for path, reason in skipped)
         raise NoCells(f"RESULTS_DIR {results_dir} holds no readable result.json{unreadable}")
+    progress.done("read", f"{len(cells)} cells from {results_dir}, {len(skipped)} files skipped")
     fit, fit_path = None, None
-    if len(fittable_cells(cells)) >= MIN_CELLS_TO_FIT:
+    usable = len(fittable_cells(cells))
+    if usable >= MIN_CELLS_TO_FIT:
         fit = fit_predictors(cells, bootstrap_samples=bootstrap)
         fit_path = out / "fit.json"
         write_json_atomic(fit_path, fit)
+        progress.done("fit", f"the law on N_avg, N_final and N_initial, {usable} cells, {bootstrap} bootstrap "
+                             f"resamples each; best {fit['best']}")
+    else:
+        progress.done("fit", f"none: {usable} finished cells, the law needs {MIN_CELLS_TO_FIT}")
     p2 = p2_fits(cells)
     if any("fit" in entry for entry in p2.values()):  # the P² law per pruning method, beside fit.json
         write_json_atomic(out / "p2_fit.json", p2)
     out.mkdir(parents=True, exist_ok=True)
-    figures = write_figures(cells, fit, out)
     paper_findings = findings(pretraining_cells(cells), fit)
     write_json_atomic(out / "findings.json", paper_findings)
-    markdown = render_report(cells, fit, figures, out, skipped=skipped, paper_findings=paper_findings,
-                             commands=sweep_commands(results_dir))
+    progress.done("findings", ", ".join(f"{key} {value['verdict']}" for key, value in paper_findings.items())
+                  + (f"; P² law for {sum('fit' in entry for entry in p2.values())} methods" if p2 else ""))
+    drawn = write_figures(cells, fit, out, only=figures)
+    progress.done("figures", f"{len(drawn)} drawn" + ("" if figures is None else
+                                                      f" of those asked for ({','.join(sorted(figures)) or 'none'})"))
+    markdown = render_report(cells, fit, drawn, out, skipped=skipped, paper_findings=paper_findings,
+                             commands=sweep_commands(results_dir), figures_asked=figures)
     report_path = out / "report.md"
     write_text_atomic(report_path, markdown)
     write_text_atomic(out / "cells.csv", cells_csv(cells))
+    progress.done("report", f"report.md and cells.csv in {out}")
     if wandb_mode != "disabled":
-        log_summary_runs(cells, fit, figures, mode=wandb_mode, project=wandb_project, entity=wandb_entity,
+        log_summary_runs(cells, fit, drawn, mode=wandb_mode, project=wandb_project, entity=wandb_entity,
                          salt=store_salt(store_root(results_dir, cells)), run_dir=out)
+        progress.done("wandb", f"summary runs logged ({wandb_mode})")
     return ReportOutcome(report_path, fit_path, headlines(markdown), skipped)
 
 
@@ -126,6 +171,8 @@ def print_outcome(outcome: ReportOutcome) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from orchestrator.study.figure_set import FIGURE_HELP, parse_figures
+
     parser = argparse.ArgumentParser(prog="orchestrator-report", description=__doc__.splitlines()[0])
     parser.add_argument("results_dir", help="RESULTS_DIR (every sweep) or RESULTS_DIR/<sweep>; a local path or a "
                                             "pyarrow filesystem URI (s3://…, gs://…, file:///…)")
@@ -136,10 +183,17 @@ def main(argv: list[str] | None = None) -> int:
                         help="also log a W&B summary run per sweep (group = the sweep; a stable id, so a rerun "
                              "updates it)")
     parser.add_argument("--wandb-project", default="pruning-journey")
+    parser.add_argument("--figures", default="all", metavar="all|none|NAME,NAME", help=FIGURE_HELP)
+    parser.add_argument("--quiet", action="store_true", help="no progress line per stage on stderr")
     args = parser.parse_args(argv)
     try:
+        figures = parse_figures(args.figures)
+    except ValueError as error:
+        parser.error(str(error))
+    try:
         outcome = build_report(args.results_dir, args.out, bootstrap=args.bootstrap, wandb_mode=args.wandb,
-                               wandb_project=args.wandb_project)
+                               wandb_project=args.wandb_project, figures=figures,
+                               progress=None if args.quiet else sys.stderr)
     except FileNotFoundError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -161,7 +215,7 @@ def report_after_sweep(base_config, job_returns) -> None:
     try:
         outcome = build_report(sweep_dir, wandb_mode=str(base_config.wandb.mode),
                                wandb_project=str(base_config.wandb.project),
-                               wandb_entity=base_config.wandb.entity)
+                               wandb_entity=base_config.wandb.entity, progress=sys.stderr)
     except (NoCells, FileNotFoundError) as error:  # no cell wrote a result: the sweep's own summary says so
         print(f"[report] no report: {error}", file=sys.stderr)
         return

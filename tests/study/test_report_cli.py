@@ -84,6 +84,12 @@ def test_report_rejects_a_missing_store(tmp_path):
     assert done.returncode == 2 and "RESULTS_DIR" in done.stderr
 
 
+def _run_id(run_dir: Path) -> str:
+    """The W&B id of an offline run folder, from its `run-<id>.wandb` file (the folder's name gets a `-1` when a
+    resumed run starts within the same second as the run it resumes)."""
+    return next(run_dir.glob("run-*.wandb")).stem.removeprefix("run-")
+
+
 def test_each_sweep_keeps_one_summary_run_whose_id_a_rerun_reuses(tmp_path):
     from orchestrator.store.identity import store_salt
     from orchestrator.store.reader import load_cells
@@ -103,9 +109,40 @@ def test_each_sweep_keeps_one_summary_run_whose_id_a_rerun_reuses(tmp_path):
     for _ in range(2):  # the report and its rerun (no fit: the runs' identity is what is tested)
         log_summary_runs(cells, None, {}, mode="offline", project="p", entity=None, salt=salt, run_dir=tmp_path / "out")
     runs = sorted((tmp_path / "out" / "wandb").glob("offline-run-*"))
-    ids = [run.name.rsplit("-", 1)[1] for run in runs]
+    ids = [_run_id(run) for run in runs]
     assert len(runs) == 4 and len(set(ids)) == 2  # two sweeps, each its own run, the rerun resuming it
     log_summary_runs(alpha, None, {}, mode="offline", project="p", entity=None, salt=salt, run_dir=tmp_path / "a")
     [alone] = (tmp_path / "a" / "wandb").glob("offline-run-*")
-    assert alone.name.rsplit("-", 1)[1] in ids
+    assert _run_id(alone) in ids
     assert (tmp_path / "store" / ".store.json").is_file()
+
+
+def test_each_stage_prints_one_progress_line_and_figures_none_draws_none(tmp_path, capsys):
+    import re
+
+    from orchestrator.study.report_cli import main
+
+    write_synthetic_store(tmp_path / "sweep")
+    assert main([str(tmp_path / "sweep"), "--out", str(tmp_path / "out"), "--bootstrap", "2",
+                 "--figures", "none"]) == 0
+    lines = [line for line in capsys.readouterr().err.splitlines() if not line.startswith("[report] skipped")]
+    stages = [re.fullmatch(r"\[report\] (\w+): .+ \((\d+\.\d) s\)", line) for line in lines]
+    assert all(stages), lines
+    assert [match[1] for match in stages] == ["read", "fit", "findings", "figures", "report"]
+    assert lines[0].startswith("[report] read: 24 cells") and "2 files skipped" in lines[0]
+    assert not list((tmp_path / "out").glob("*.png")) and (tmp_path / "out" / "fit.json").is_file()
+    assert "Only the figures asked for were drawn (`--figures none`)." in (tmp_path / "out" / "report.md").read_text()
+    assert main([str(tmp_path / "sweep"), "--out", str(tmp_path / "quiet"), "--bootstrap", "2", "--figures",
+                 "none", "--quiet"]) == 0
+    assert "[report] read" not in capsys.readouterr().err
+
+
+def test_an_unknown_figure_is_refused_before_any_work(tmp_path, capsys):
+    import pytest
+
+    from orchestrator.study.report_cli import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main([str(tmp_path), "--figures", "loss_curves,bogus"])
+    assert exit_.value.code == 2 and "unknown figure bogus" in capsys.readouterr().err
+    assert not (tmp_path / "report").exists()

@@ -75,8 +75,8 @@ def make_fit() -> dict:
 
 def test_every_figure_is_written(tmp_path: Path) -> None:
     figures = write_figures(make_cells(), make_fit(), tmp_path)
-    assert sorted(figures) == sorted(["loss_curves", "journey", "heatmap_steps100", "heatmap_steps200",
-                                      "predicted_vs_measured", "law_curves"])
+    assert list(figures) == ["loss_curves", "journey", "heatmap_steps100", "heatmap_steps200",
+                             "predicted_vs_measured", "law_curves", "frontier", "dense_equivalence"]
     for name, path in figures.items():
         assert path == tmp_path / f"{name}.png"
         assert path.read_bytes()[:8] == PNG and path.stat().st_size > 1000
