@@ -25,7 +25,10 @@ case "$1" in
   status) polls=$(cat "$LOG.polls" 2>/dev/null || echo 0); echo $((polls + 1)) > "$LOG.polls"; ((polls >= 1)) ;;
 esac
 """
+# the sweep: like hydra.launcher.wait_for_nodes, it waits (up to 20 s) for the worker that the script started in
+# the background to have joined (its `ray start` logged), so that the log's order does not depend on the machine's load
 FAKE_PYTHON = """#!/usr/bin/env bash
+for _ in $(seq 200); do grep -q "^ray start --address" "$LOG" && break; sleep 0.1; done
 echo "python $* RAY_ADDRESS=$RAY_ADDRESS" >> "$LOG"
 exit "${SWEEP_EXIT:-0}"
 """
