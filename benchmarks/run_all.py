@@ -45,6 +45,7 @@ BENCHMARKS = (
     Benchmark("threshold", "bench_threshold.py", ("--params", "1_000_000_000"), ("--params", "50_000_000")),
     Benchmark("memory", "bench_memory.py", ("--dense-steps", "60"), ("--dense-steps", "20")),
     Benchmark("sweep", "bench_sweep.py", (), ("--override", "budget.tokens_per_param=0.25,0.5")),
+    Benchmark("sharing", "bench_sharing.py", (), ("--tokens-per-param", "5", "--sparsities", "0.8")),
     Benchmark("worker_group", "bench_worker_group.py", ("--repeats", "3"), ("--repeats", "1")),
     Benchmark("data", "bench_data.py", (), ("--shard-tokens", "2_000_000", "--repeats", "1")),
     Benchmark("gpu", "bench_gpu.py", (), ("--dense-steps", "40", "--bare-steps", "40")),
