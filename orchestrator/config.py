@@ -13,6 +13,7 @@ from typing import Any, Optional
 from omegaconf import MISSING
 
 from model.presets import PRESETS
+from orchestrator.model_size import linear_params
 from pruning.schedules import SCHEDULES
 
 
@@ -142,8 +143,9 @@ class BudgetConfig:
     preset's size as `tokens_per_param` × (linear parameters of the dense model) ÷ (tokens per step).
 
     `compute` says what a step costs. linear (the paper's definition): 6 FLOPs per nonzero prunable weight per token,
-    so a step at density ρ costs ρ dense steps. total: the attention scores' FLOPs too (`attention_flops_per_token`,
-    never pruned), a share q of a dense step, so a step costs q + (1 - q)·ρ and a sparse cell trains fewer steps."""
+    so a step at density ρ costs ρ dense steps. total: the attention scores' FLOPs too
+    (`orchestrator.model_size.attention_flops_per_token`, never pruned), a share q of a dense step, so a step costs
+    q + (1 - q)·ρ and a sparse cell trains fewer steps."""
 
     dense_steps: Optional[int] = 1000
     tokens_per_param: Optional[float] = None  # e.g. 20 (Chinchilla's ratio) = 1x, 40 = 2x
@@ -389,35 +391,6 @@ def _canonical_floats(section: Any) -> None:
             setattr(section, spec.name, float(f"{value:.12g}"))
         elif is_dataclass(value):
             _canonical_floats(value)
-
-
-def linear_params(preset_name: str, vocab_size: int | None = None) -> int:
-    """Linear-kernel (prunable) parameters of a dense preset, counted from its shape (the LM head with `vocab_size`
-    rows, the preset's own by default)."""
-    c = PRESETS[preset_name]
-    vocab = c.vocab_size if vocab_size is None else vocab_size
-    return c.n_layer * (4 * c.d_model * c.d_model + 2 * c.d_model * c.d_mlp) + c.d_model * vocab
-
-
-def attention_flops_per_token(preset_name: str, context: int) -> int:
-    """Attention-score FLOPs per token, forward and backward, as Kaplan et al. (2020) count them: 2·n_layer·context·
-    d_model forward (QKᵀ and the weighted sum of V over the full context), ×3 with the backward. Never pruned."""
-    c = PRESETS[preset_name]
-    return 6 * c.n_layer * context * c.d_model
-
-
-def attention_share(preset_name: str, vocab_size: int | None, context: int) -> float:
-    """q: the attention scores' share of a dense step's FLOPs, attention ÷ (6·linear_params + attention)."""
-    attention = attention_flops_per_token(preset_name, context)
-    return attention / (6 * linear_params(preset_name, vocab_size) + attention)
-
-
-def static_masked_fraction(preset_name: str, vocab_size: int | None = None) -> float:
-    """The share of a preset's linear parameters that pruning=static masks: the blocks' (the LM head, of
-    `vocab_size` rows, stays dense)."""
-    c = PRESETS[preset_name]
-    vocab = c.vocab_size if vocab_size is None else vocab_size
-    return 1.0 - c.d_model * vocab / linear_params(preset_name, vocab)
 
 
 def reject_unknown_keys(cfg, schema: type = Config, prefix: str = "") -> None:

@@ -8,7 +8,8 @@ from conftest import build
 
 from orchestrator.cell.result import cell_result
 from orchestrator.cell.run import fixed_cost, plan_cell, run_cell
-from orchestrator.config import ConfigError, attention_flops_per_token, attention_share, linear_params
+from orchestrator.config import ConfigError
+from orchestrator.model_size import attention_flops_per_token, attention_share, linear_params
 from orchestrator.store.cell_id import cell_id
 from pruning.accounting import ParamAccountant
 

@@ -72,7 +72,7 @@ def test_wrong_types_and_unknown_keys_fail_at_composition(override, key):
 
 def test_tokens_per_parameter_counts_the_data_s_vocabulary():
     """The LM head is prunable and enters N: a budget in tokens per parameter follows the data's vocabulary."""
-    from orchestrator.config import linear_params
+    from orchestrator.model_size import linear_params
 
     common = ["model=micro", "budget.dense_steps=null", "budget.tokens_per_param=20", "train.batch_size=16"]
     byte = build(common)[0]

@@ -13,13 +13,14 @@ PACKAGES = ("model", "pruning", "orchestrator", "hydra_plugins")
 
 # The rooms of orchestrator/ and the rooms each may import (itself always). Top-level modules are rooms of their own.
 ROOMS = {
-    "config": {"model", "pruning"},
+    "model_size": {"model"},  # a preset's size and FLOPs, from its shape
+    "config": {"model", "pruning", "model_size"},
     "launcher_config": set(),
     "data": set(),
     "store": {"config"},
-    "cell": {"store", "data", "config", "pruning", "model"},
-    "study": {"store", "config", "pruning", "model"},
-    "sweep": {"cell", "store", "data", "config", "launcher_config", "study"},
+    "cell": {"store", "data", "config", "pruning", "model", "model_size"},
+    "study": {"store", "config", "pruning", "model", "model_size"},
+    "sweep": {"cell", "store", "data", "config", "launcher_config", "study", "model_size"},
     "train": {"sweep"},  # python -m orchestrator.train: a re-export
     "scaling_law": {"study"},  # the stable path of the law fits: a re-export
 }

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import traceback
 
-from orchestrator.config import attention_flops_per_token
+from orchestrator.model_size import attention_flops_per_token
 from orchestrator.data import epochs_for
 from orchestrator.store.cell_id import cell_coordinates
 from orchestrator.store.provenance import code_version

@@ -32,7 +32,8 @@ from orchestrator.cell.result import failed_result
 from orchestrator.cell.threads import worker_threads
 from orchestrator.cell.trunk import TrunkRun, find_trunk, seed_from_fork, trunk_config, trunk_paths, trunk_plan
 from orchestrator.cell.worker import run_worker
-from orchestrator.config import Config, attention_share, static_masked_fraction
+from orchestrator.config import Config
+from orchestrator.model_size import attention_share, static_masked_fraction
 from orchestrator.data import DataError, epochs_for, prepare_corpus
 from orchestrator.store.cell_id import cell_id
 from orchestrator.store.files import CellPaths, is_finished, read_json, write_json_atomic, write_text_atomic

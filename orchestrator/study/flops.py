@@ -8,7 +8,7 @@ added; older records get it from the preset (at its default context, the only on
 from __future__ import annotations
 
 from model.presets import PRESETS
-from orchestrator.config import attention_flops_per_token
+from orchestrator.model_size import attention_flops_per_token
 
 
 def _attention_per_token(cell: dict) -> float | None:

@@ -18,7 +18,8 @@ from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 from orchestrator.cell.corpus import data_cache_dir, glance_at_data
 from orchestrator.cell.preflight import check_data, check_result_readable, check_store_writable
 from orchestrator.cell.run import plan_cell
-from orchestrator.config import Config, ConfigError, build_config, linear_params
+from orchestrator.config import Config, ConfigError, build_config
+from orchestrator.model_size import linear_params
 from orchestrator.data import find_token_files
 from orchestrator.store.cell_id import cell_id
 from orchestrator.store.manifest import record_run
