@@ -2,6 +2,7 @@
 `wandb sync` uploads): the history holds every logged metric on the `tokens` axis, the summary holds the result, a
 resumed cell continues the same run id, and every sitting carries the cell's log (a failed one with its traceback)."""
 import json
+import re
 import struct
 import zlib
 from dataclasses import dataclass, field
@@ -106,7 +107,9 @@ def test_the_offline_run_holds_the_metrics_on_the_tokens_axis_and_the_result_and
     # one W&B run, in two sittings: both folders (and both runs) carry the run id salted for this store
     run_id = wandb_run_id(store_salt(tmp_path / "results"), "default", result["cell_id"])
     folders = list((outcome.paths.root / "wandb").glob("offline-run-*"))
-    assert len(folders) == 2 and all(folder.name.endswith("-" + run_id) for folder in folders)
+    # (two sittings started within one second share a timestamp: W&B then suffixes the second folder with "-1")
+    assert len(folders) == 2 and all(re.fullmatch(rf"offline-run-\d{{8}}_\d{{6}}-{run_id}(-\d+)?", folder.name)
+                                     for folder in folders), [folder.name for folder in folders]
     folders.sort(key=lambda folder: read_offline_run(folder).started)
     interrupted, resumed = (read_offline_run(folder) for folder in folders)
     assert interrupted.run_id == resumed.run_id == run_id
