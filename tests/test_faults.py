@@ -1,6 +1,6 @@
 """Faults a long study meets: a killed driver, a full disk while saving, two sweeps over one store. Each must leave
-the store readable, lose nothing finished, and let the same command finish the job. A Ray task SIGKILLed mid-cell is
-retried by Ray and resumes; a cell's spawned worker SIGKILLed mid-cell is in test_ray_sweep.py."""
+the store readable, lose nothing finished, and let the same command finish the job. A cell's Ray actor SIGKILLed mid-cell is
+retried on a new actor and resumes; a cell's spawned worker SIGKILLed mid-cell is in test_ray_sweep.py."""
 import errno
 import json
 import os
@@ -173,13 +173,13 @@ def test_killing_the_driver_mid_sweep_then_rerunning_finishes_the_sweep(tmp_path
 
 
 def _ray_task_running_a_job(driver_pid: int):
-    """The Ray worker process running a job (its title is `ray::run_one_job` while it runs one), among the driver's
-    descendants (a local Ray's raylet and its workers)."""
+    """The Ray actor process running a job (its title is `ray::JobWorker.run` while it runs one: the launcher's pool,
+    orchestrator/sweep/pool.py), among the driver's descendants (a local Ray's raylet and its workers)."""
     import psutil
 
     for process in psutil.Process(driver_pid).children(recursive=True):
         try:
-            if " ".join(process.cmdline()).startswith("ray::run_one_job"):
+            if " ".join(process.cmdline()).startswith("ray::JobWorker.run"):
                 return process
         except psutil.Error:  # gone, or a zombie
             continue
@@ -189,7 +189,7 @@ def _ray_task_running_a_job(driver_pid: int):
 @pytest.mark.slow
 def test_a_ray_task_killed_mid_cell_is_retried_and_the_cell_resumes_from_its_checkpoint(tmp_path):
     """The process Ray runs a cell in dies (SIGKILL: the OOM killer, a preempted node) after the cell's first
-    checkpoint: Ray retries the task (hydra.launcher.max_retries) in a new process, and the cell resumes there."""
+    checkpoint: the pool retries the job (hydra.launcher.max_retries) on a new actor, and the cell resumes there."""
     store, output = tmp_path / "store", tmp_path / "output.txt"
     overrides = [*TINY, *RAY, "budget.dense_steps=200", "train.checkpoint_every=20", "pruning=geometric",
                  "pruning.sparsity=0.5", f"results_dir={store}"]

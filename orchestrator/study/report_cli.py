@@ -122,7 +122,8 @@ def _build_report(results_dir: str | Path, out_dir: str | Path | None, *, bootst
 
 
 def sweep_commands(results_dir: str | Path) -> list[str]:
-    """The commands in the sweep manifests of a local store or sweep folder (none for a URI)."""
+    """The commands in the sweep manifests of a local store or sweep folder, each once, in the order first run (a
+    rerun of the same command adds nothing); none for a URI."""
     from orchestrator.store.files import CorruptStoreFile
     from orchestrator.store.manifest import MANIFEST, read_manifest
 
@@ -136,7 +137,7 @@ def sweep_commands(results_dir: str | Path) -> list[str]:
             commands += [run["command"] for run in read_manifest(folder)["runs"]]
         except CorruptStoreFile:
             continue
-    return commands
+    return list(dict.fromkeys(commands))
 
 
 def store_root(results_dir: str | Path, cells: list[dict]) -> str | Path:
@@ -212,13 +213,26 @@ def report_after_sweep(base_config, job_returns) -> None:
         sweep_dir = Path(results_dir) / str(base_config.sweep)
         if not sweep_dir.is_dir():
             return
+    options = dict(wandb_mode=str(base_config.wandb.mode), wandb_project=str(base_config.wandb.project),
+                   wandb_entity=base_config.wandb.entity)
+    fingerprint = None
+    if not is_uri(results_dir):  # a rerun that trained nothing leaves an unchanged report as it is
+        from orchestrator.study.report_inputs import report_inputs, unchanged_since_last_report
+
+        fingerprint = report_inputs(sweep_dir, options)
+        if unchanged_since_last_report(sweep_dir / "report", fingerprint):
+            print(f"[report] unchanged (no cell changed since it was built): {sweep_dir / 'report' / 'report.md'}",
+                  file=sys.stderr)
+            return
     try:
-        outcome = build_report(sweep_dir, wandb_mode=str(base_config.wandb.mode),
-                               wandb_project=str(base_config.wandb.project),
-                               wandb_entity=base_config.wandb.entity, progress=sys.stderr)
+        outcome = build_report(sweep_dir, progress=sys.stderr, **options)
     except (NoCells, FileNotFoundError) as error:  # no cell wrote a result: the sweep's own summary says so
         print(f"[report] no report: {error}", file=sys.stderr)
         return
+    if fingerprint is not None:
+        from orchestrator.study.report_inputs import record_report_inputs
+
+        record_report_inputs(sweep_dir / "report", fingerprint)
     print_outcome(outcome)
 
 

@@ -8,33 +8,24 @@ the longest cells first.
 """
 from __future__ import annotations
 
-import copy
 import os
 import re
 from pathlib import Path
 
-from omegaconf import DictConfig, OmegaConf, open_dict, read_write
+from omegaconf import DictConfig, OmegaConf
 
 from orchestrator.cell.corpus import data_cache_dir, glance_at_data
 from orchestrator.cell.preflight import check_data, check_result_readable, check_store_writable
-from orchestrator.cell.run import plan_cell
-from orchestrator.config import Config, ConfigError, build_config
+from orchestrator.config import Config, ConfigError
 from orchestrator.model_size import linear_params
 from orchestrator.data import find_token_files
 from orchestrator.store.cell_id import cell_id
 from orchestrator.store.manifest import record_run
 from orchestrator.store.uri import is_uri
+from orchestrator.sweep.composed import composed
 
 CREDENTIALS_IN_URI = re.compile(r"://[^/@\s]*@")
 RAY_JOB_FOLDER = "runtime_resources/working_dir_files"  # where Ray unpacks a submitted job's working_dir
-
-
-def task_config(job_config: DictConfig) -> DictConfig:
-    """The config the task function will see: the job's config without the `hydra` node."""
-    copied = copy.deepcopy(job_config)
-    with read_write(copied), open_dict(copied):
-        copied.pop("hydra", None)
-    return copied
 
 
 def _label(job_config: DictConfig) -> str:
@@ -48,8 +39,7 @@ def validate_cells(job_configs: list[DictConfig]) -> list[Config]:
     seen: dict[str, int] = {}
     for index, job_config in enumerate(job_configs):
         try:
-            config = build_config(task_config(job_config))
-            plan_cell(config)
+            config, _ = composed(job_config)
             if config.data.format == "tokens":
                 find_token_files(config.data.path)  # a file, a folder or a glob: DataError when nothing is there
             elif config.data.path is not None and not Path(config.data.path).exists():
@@ -79,7 +69,7 @@ def record_manifest(job_configs: list[DictConfig]) -> list[Config]:
     if job_configs and _through_ray_client(job_configs[0]):
         return []
     by_sweep: dict[tuple[str, str], list[dict]] = {}
-    configs = [build_config(task_config(job_config)) for job_config in job_configs]
+    configs = [composed(job_config)[0] for job_config in job_configs]
     for job_config, config in zip(job_configs, configs):
         if not config.dry_run:
             overrides = list(job_config.hydra.overrides.task) if "hydra" in job_config else []
@@ -180,6 +170,6 @@ def cell_resources(job_config: DictConfig) -> dict:
 
 def cell_cost(job_config: DictConfig) -> float:
     """Relative cost of a cell for scheduling: planned steps × tokens per step × linear parameters."""
-    config = build_config(task_config(job_config))
-    return float(plan_cell(config).total_steps * config.train.batch_size * config.model.context
+    config, plan = composed(job_config)
+    return float(plan.total_steps * config.train.batch_size * config.model.context
                  * linear_params(config.model.preset, config.model_vocab_size()))

@@ -1,12 +1,14 @@
-"""A general Hydra Launcher that runs every job of a multirun as a Ray task.
+"""A general Hydra Launcher that runs every job of a multirun on a pool of warm Ray actors.
 
 Works for any Hydra app: it runs whatever task function it is given and returns each job's JobReturn, with sweep
 dirs and job numbers as Hydra's BasicLauncher sets them. Unlike hydra-ray-launcher it never aborts the sweep when a
 job fails (the failure is that job's JobReturn; Hydra raises it after the sweep, so the exit code is non-zero), it
-runs jobs in Ray worker processes one at a time (never in driver threads: Hydra's run_job changes global state),
-and it retries jobs whose process or node died. Two optional hooks, given as
-dotted paths in the launcher config, let an app validate all jobs before anything runs and size each job's
-resources; the orchestrator's cell logic plugs in there (orchestrator/sweep/cells.py).
+runs jobs in Ray actor processes one at a time (never in driver threads: Hydra's run_job changes global state), and
+it retries jobs whose process or node died. The actors (orchestrator/sweep/pool.py) are made as soon as Ray is up
+and keep their process from job to job, so the app's imports (its `warm_up` hook) are paid once per actor while the
+driver records the sweep, not once per job. Optional hooks, given as dotted paths in the launcher config, let an app
+validate all jobs before anything runs and size each job's resources; the orchestrator's cell logic plugs in there
+(orchestrator/sweep/cells.py).
 
 Registered as `hydra/launcher=ray` by the thin shim in hydra_plugins/ray_cells/.
 """
@@ -26,7 +28,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from orchestrator.launcher_config import RayLauncherConf
 from orchestrator.sweep.board import ProgressBoard
-from orchestrator.sweep.job import run_one_job
+from orchestrator.sweep.pool import JobPool
 from orchestrator.sweep.progress import SweepProgress
 
 log = logging.getLogger(__name__)
@@ -68,6 +70,32 @@ class RayCellLauncher(Launcher):
             configs.append(sweep_config)
         return configs
 
+    def _job_shapes(self, configs: list[DictConfig], cluster: dict) -> tuple[dict[int, dict], dict[int, Exception]]:
+        """({job: its Ray options}, in submission order, {job: why it is refused}): a job asking for more of a resource
+        than the whole cluster has is refused, unless allow_infeasible."""
+        sizing = self._hook("job_resources")
+        options, infeasible = {}, {}
+        for index in self._submission_order(configs):
+            resources = job_options(sizing, configs[index], self.settings.default_resources)
+            missing = {k: v for k, v in _as_ray_resources(resources).items() if v > cluster.get(k, 0)}
+            if missing and not self.settings.allow_infeasible:
+                infeasible[index] = RuntimeError(f"job #{index} asks for {resources}, more than the whole cluster "
+                                                 f"has ({ {k: cluster.get(k, 0) for k in missing} })")
+            else:
+                options[index] = resources
+        return options, infeasible
+
+    def _failed(self, configs: list[DictConfig], job_overrides: Sequence[Sequence[str]], index: int,
+                error: BaseException) -> JobReturn:
+        """The JobReturn of a job that never ran to its end; the app's on_job_failed hook records it first."""
+        record = self._hook("on_job_failed")
+        if record is not None:  # the app records the job that never ran to its end (a failed result.json)
+            try:
+                record(configs[index], error)
+            except Exception as hook_error:
+                log.error(f"on_job_failed hook failed for job #{index}: {type(hook_error).__name__}: {hook_error}")
+        return _failed_return(configs[index], job_overrides[index], error)
+
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
         setup_globals()
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
@@ -85,42 +113,26 @@ class RayCellLauncher(Launcher):
         except ClusterUnreachable as error:  # one line and exit 2, like any bad input (not Hydra's traceback)
             print(f"error: {error}", file=sys.stderr)
             sys.exit(2)
-        start = self._hook("on_sweep_start")
-        if start is not None:  # the sweep will run: the app may record it (orchestrator-train: sweep.json)
-            start(configs)
-        remote = ray.remote(max_calls=0 if self.settings.reuse_processes else 1,
-                            max_retries=self.settings.max_retries)(run_one_job)
         state = ray.put(Singleton.get_state())
-        sizing = self._hook("job_resources")
         labels = [" ".join(filter_overrides(overrides)) for overrides in job_overrides]
         log.info(f"Launching {len(configs)} jobs on Ray ({ray.get_runtime_context().gcs_address})")
         board_name = f"sweep-progress-{uuid.uuid4().hex[:12]}"  # jobs find it by name (the driver holds it alive)
         board = ray.remote(num_cpus=0)(ProgressBoard).options(name=board_name).remote()
-        cluster = ray.cluster_resources()
-        refs, infeasible = [None] * len(configs), {}
-        for index in self._submission_order(configs):
-            config = configs[index]
-            resources = job_options(sizing, config, self.settings.default_resources)
-            missing = {k: v for k, v in _as_ray_resources(resources).items() if v > cluster.get(k, 0)}
-            if missing and not self.settings.allow_infeasible:
-                infeasible[index] = RuntimeError(f"job #{index} asks for {resources}, more than the whole cluster "
-                                                 f"has ({ {k: cluster.get(k, 0) for k in missing} })")
-                continue
-            refs[index] = remote.options(**resources).remote(state, self.hydra_context, self.task_function, config,
-                                                             board_name, index)
-        progress = SweepProgress(labels, enabled=self.settings.progress)
-        record = self._hook("on_job_failed")
-
-        def failed(index: int, error: BaseException) -> JobReturn:
-            if record is not None:  # the app records the job that never ran to its end (a failed result.json)
-                try:
-                    record(configs[index], error)
-                except Exception as hook_error:
-                    log.error(f"on_job_failed hook failed for job #{index}: {type(hook_error).__name__}: "
-                              f"{hook_error}")
-            return _failed_return(configs[index], job_overrides[index], error)
-
-        returns = progress.wait(refs, board=board, refused=infeasible, on_error=failed)
+        options, infeasible = self._job_shapes(configs, ray.cluster_resources())
+        pool = JobPool(options=options, order=list(options), warm_up=self._hook("warm_up"),
+                       reuse=self.settings.reuse_processes, max_retries=self.settings.max_retries,
+                       job_args=lambda index: (state, self.hydra_context, self.task_function, configs[index],
+                                               board_name, index))
+        try:
+            start = self._hook("on_sweep_start")
+            if start is not None:  # the sweep will run: the app may record it (orchestrator-train: sweep.json)
+                start(configs)  # while the pool's actors warm up
+            pool.start()
+            progress = SweepProgress(labels, enabled=self.settings.progress)
+            returns = progress.wait(pool, board=board, refused=infeasible,
+                                    on_error=lambda index, error: self._failed(configs, job_overrides, index, error))
+        finally:
+            pool.close()
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         finish = self._hook("on_sweep_end")
         if finish is not None:

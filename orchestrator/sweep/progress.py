@@ -55,30 +55,25 @@ class SweepProgress:
         self.labels = list(labels)
         self.enabled = enabled
 
-    def wait(self, refs: list, *, board, refused: dict[int, BaseException],
+    def wait(self, pool, *, board, refused: dict[int, BaseException],
              on_error: Callable[[int, BaseException], JobReturn]) -> list[JobReturn]:
-        """Collect every job's JobReturn in order; `refs[i]` is None for a job refused before submission."""
+        """Collect every job's JobReturn in order from `pool` (orchestrator/sweep/pool.py: `poll` and `pending`);
+        `refused` holds the jobs refused before submission, with why."""
         import ray
         from tqdm import tqdm
 
-        index_of = {ref: i for i, ref in enumerate(refs) if ref is not None}
-        returns: list[JobReturn | None] = [None] * len(refs)
+        returns: list[JobReturn | None] = [None] * len(self.labels)
         counts: Counter = Counter()
-        bar = tqdm(total=len(refs), unit="job", file=sys.stderr, disable=not self.enabled, dynamic_ncols=True,
+        bar = tqdm(total=len(returns), unit="job", file=sys.stderr, disable=not self.enabled, dynamic_ncols=True,
                    bar_format=BAR_FORMAT)
         for index, error in refused.items():
             returns[index] = on_error(index, error)
             counts["failed"] += 1
             bar.update(1)
-        pending, snapshot = list(index_of), ((), {})
-        while pending:
-            ready, pending = ray.wait(pending, num_returns=1, timeout=2.0)
-            for ref in ready:
-                index = index_of[ref]
-                try:
-                    returns[index] = ray.get(ref)
-                except Exception as error:  # the job's process or node died more often than max_retries
-                    returns[index] = on_error(index, error)
+        snapshot = ((), {})
+        while pool.pending:
+            for index, value, error in pool.poll(timeout=2.0):
+                returns[index] = value if error is None else on_error(index, error)  # error: Ray gave up on it
                 counts[outcome_of(returns[index])] += 1
                 bar.update(1)
             try:
@@ -86,7 +81,7 @@ class SweepProgress:
             except Exception:  # the board died: the bar goes on with what it last showed
                 pass
             if self.enabled:
-                self.show(bar, counts, returns, len(pending), snapshot)
+                self.show(bar, counts, returns, pool.pending, snapshot)
         bar.close()
         if self.enabled:
             print(summary_table(self.labels, returns), file=sys.stderr)

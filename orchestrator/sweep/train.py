@@ -20,6 +20,7 @@ from orchestrator.config import ConfigError, build_config, register_configs
 from orchestrator.study.report_cli import report_after_sweep
 from orchestrator.sweep.board import board_reporter
 from orchestrator.sweep.cells import cell_cost, cell_resources, record_manifest, record_sharing, validate_cells
+from orchestrator.sweep.composed import forget_composed
 from orchestrator.sweep.unrun import record_unrun_cell
 
 register_configs()
@@ -136,12 +137,26 @@ def start_sweep(job_configs) -> None:
         print(f"[orchestrator] sharing dense trunks: {plan.summary()} ({where})", flush=True)
 
 
+def finish_sweep(base_config, job_returns) -> None:
+    """The sweep's report (orchestrator/study/report_cli.py); the composed cells are let go."""
+    forget_composed()
+    report_after_sweep(base_config, job_returns)
+
+
+def warm_up_worker() -> None:
+    """In each of the sweep's pool actors, as it starts: the cell code and its stack (torch, DeepSpeed, W&B), so that
+    the first cell of an actor starts as fast as the next."""
+    import orchestrator.cell.run  # noqa: F401  (torch, DeepSpeed, the trainer)
+    import wandb  # noqa: F401  (imported by a cell's tracking on its first run)
+
+
 run.validate_jobs = validate_or_exit
 run.on_job_failed = record_unrun_cell
 run.on_sweep_start = start_sweep  # sweep.json (and sharing.json), once the sweep is sure to run
+run.warm_up = warm_up_worker  # each pool actor imports the cell's stack while the sweep is recorded
 run.job_resources = cell_resources
 run.job_cost = cell_cost
-run.on_sweep_end = report_after_sweep
+run.on_sweep_end = finish_sweep
 hydra_main = hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")(run)
 
 

@@ -9,15 +9,14 @@ import sys
 from omegaconf import DictConfig
 
 from orchestrator.cell.result import failed_result
-from orchestrator.config import build_config
 from orchestrator.store.cell_id import cell_id
 from orchestrator.store.files import CellPaths, CorruptStoreFile, write_json_atomic
 from orchestrator.store.uri import is_uri
-from orchestrator.sweep.cells import task_config
+from orchestrator.sweep.composed import composed
 
 
 def record_unrun_cell(job_config: DictConfig, error: BaseException) -> None:
-    config = build_config(task_config(job_config))
+    config, _ = composed(job_config)
     if config.dry_run or is_uri(config.results_dir):
         return
     paths = CellPaths.of(config.results_dir, config.sweep, cell_id(config))

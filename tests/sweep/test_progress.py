@@ -38,20 +38,29 @@ def test_the_board_keeps_started_jobs_and_their_last_report_and_a_retried_job_st
     assert board.snapshot() == ([1, 4], {})
 
 
-class ScriptedRay:
-    """`ray.wait`/`ray.get` over string refs: each wait runs the next step of the script (cells starting and
-    reporting to the board) and returns the refs that step finishes."""
+class ScriptedPool:
+    """The job pool's `poll`/`pending` (orchestrator/sweep/pool.py) over a script: each poll runs the next step (cells
+    starting and reporting to the board) and returns the jobs that step finishes; `get` resolves the board's
+    snapshot ref, as ray.get does."""
 
     def __init__(self, board: ProgressBoard, script: list, results: dict) -> None:
         self.board, self.script, self.results = board, list(script), results
+        self.unfinished = set(results)
 
-    def wait(self, pending, num_returns, timeout):
+    @property
+    def pending(self) -> int:
+        return len(self.unfinished)
+
+    def poll(self, timeout):
         act, finished = self.script.pop(0)
         act(self.board)
-        return [ref for ref in pending if ref in finished], [ref for ref in pending if ref not in finished]
+        ended = [(index, self.results[index], None) for index in sorted(self.unfinished & finished)]
+        self.unfinished -= finished
+        return ended
 
     def get(self, ref):
-        return self.board.snapshot() if ref == "snapshot" else self.results[ref]
+        assert ref == "snapshot"
+        return self.board.snapshot()
 
 
 class FakeHandle:
@@ -75,10 +84,9 @@ def test_the_bar_shows_each_running_cell_then_the_summary(monkeypatch, capsys):
     def progress(b):
         b.report(1, 30, 60)
 
-    script = [(start_two, set()), (progress, {"r0"}), (lambda b: b.started(2), {"r1"}), (lambda b: None, {"r2"})]
-    fake = ScriptedRay(board, script, {"r0": done(), "r1": done("diverged"), "r2": done()})
-    monkeypatch.setattr(ray, "wait", fake.wait)
-    monkeypatch.setattr(ray, "get", fake.get)
+    script = [(start_two, set()), (progress, {0}), (lambda b: b.started(2), {1}), (lambda b: None, {2})]
+    pool = ScriptedPool(board, script, {0: done(), 1: done("diverged"), 2: done()})
+    monkeypatch.setattr(ray, "get", pool.get)
     lines, show = [], SweepProgress.show
 
     def recording(self, bar, *args):  # the bar's postfix after each refresh
@@ -87,7 +95,7 @@ def test_the_bar_shows_each_running_cell_then_the_summary(monkeypatch, capsys):
 
     monkeypatch.setattr(SweepProgress, "show", recording)
     sweep = SweepProgress(["a=1", "a=2", "a=3", "a=4"])
-    returns = sweep.wait(["r0", "r1", "r2", None], board=FakeHandle(), refused={3: RuntimeError("too big")},
+    returns = sweep.wait(pool, board=FakeHandle(), refused={3: RuntimeError("too big")},
                          on_error=lambda index, error: JobReturn(status=JobStatus.FAILED))
     assert [r.status for r in returns] == [JobStatus.COMPLETED] * 3 + [JobStatus.FAILED]
     assert lines == ["failed=1 queued=1 running 2: #0 50% #1 -",

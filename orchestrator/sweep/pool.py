@@ -1,0 +1,158 @@
+"""A pool of warm Ray actors that run a sweep's jobs, one job at a time each.
+
+Every job asks for a shape of resources (its Ray options: CPUs, GPUs, custom resources). The pool keeps, per shape,
+up to as many actors as jobs of that shape could run at once on the whole cluster (and never more than it has jobs
+for). An actor is created when the sweep starts and pays the app's imports once, in its constructor (the launcher's
+`warm_up` hook: torch, DeepSpeed, the cell code), while the driver records the sweep and submits; then it runs job
+after job in the same process. When its shape has no job left it is let go, which frees its resources for the
+actors of other shapes (their creation waits in Ray's queue until then: never a deadlock, since an idle actor is
+always either given a job or let go).
+
+Faults keep the guarantees of Ray's task retries: an actor whose process or node dies takes its job with it; the
+job goes back to the front of its queue (up to `max_retries` times; it resumes from its checkpoint) on a new actor,
+and after that it is handed to `on_error`. A job that raises is the job's own failure (its JobReturn): the actor
+stays and runs the next job. With `reuse=False` every job gets a fresh actor (a fresh process), like max_calls=1.
+"""
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+from orchestrator.sweep.job import run_one_job
+
+
+class JobWorker:
+    """One warm process: the app's warm-up once, then jobs one at a time (`work`: run_one_job, for the launcher)."""
+
+    def __init__(self, warm_up: Callable[[], None] | None, work: Callable[..., Any]) -> None:
+        if warm_up is not None:
+            warm_up()
+        self._work = work
+
+    def run(self, *args: Any) -> Any:
+        return self._work(*args)
+
+
+def shape_of(options: dict) -> str:
+    """A job's shape: its Ray options, as a key."""
+    return json.dumps(options, sort_keys=True)
+
+
+def fits(options: dict, cluster: dict[str, float]) -> int:
+    """How many actors with these options the whole cluster holds at once (at least 1: a job asking for more than
+    the cluster has is refused before it gets here, unless an autoscaler is expected to add nodes)."""
+    asked = {"CPU": options.get("num_cpus", 1), "GPU": options.get("num_gpus", 0), **options.get("resources", {})}
+    counts = [math.floor(cluster.get(name, 0) / amount + 1e-9) for name, amount in asked.items() if amount]
+    return max(1, min(counts, default=1))
+
+
+@dataclass
+class Shape:
+    options: dict
+    queue: deque = field(default_factory=deque)  # job indices, next first
+    actors: int = 0  # alive or being created
+    limit: int = 1  # actors at most: jobs of this shape that the cluster runs at once
+
+
+class JobPool:
+    """Runs jobs (by index) on warm actors: made (and warming up) at once, given jobs from `start`; `poll` returns
+    the jobs that ended since its last call."""
+
+    def __init__(self, *, options: dict[int, dict], order: Sequence[int], job_args: Callable[[int], tuple],
+                 warm_up: Callable[[], None] | None, reuse: bool, max_retries: int,
+                 work: Callable[..., Any] = run_one_job) -> None:
+        import ray
+
+        self._ray = ray
+        self._actor_class = ray.remote(JobWorker)
+        self._job_args, self._warm_up, self._work = job_args, warm_up, work
+        self._reuse, self._max_retries = reuse, max_retries
+        self._shapes: dict[str, Shape] = {}
+        self._idle: dict[str, list] = {}  # per shape: actors without a job
+        self._running: dict[Any, tuple[int, Any, str]] = {}  # ref -> (job, actor, shape)
+        self._retries: Counter = Counter()
+        cluster = ray.cluster_resources()
+        for index in order:
+            key = shape_of(options[index])
+            shape = self._shapes.setdefault(key, Shape(options[index], limit=fits(options[index], cluster)))
+            shape.queue.append(index)
+        for key, shape in self._shapes.items():  # they warm up now, while the driver gets ready to start
+            self._idle[key] = [self._new_actor(key) for _ in range(min(shape.limit, len(shape.queue)))]
+
+    def start(self) -> None:
+        """Hand the jobs out (the actors made so far may still be warming up: a job waits for its actor)."""
+        for key in self._shapes:
+            self._dispatch(key)
+
+    @property
+    def pending(self) -> int:
+        """Jobs not yet ended: queued or running."""
+        return len(self._running) + sum(len(shape.queue) for shape in self._shapes.values())
+
+    def _new_actor(self, key: str):
+        self._shapes[key].actors += 1
+        return self._actor_class.options(**self._shapes[key].options, max_restarts=0,
+                                         max_concurrency=1).remote(self._warm_up, self._work)
+
+    def _dispatch(self, key: str) -> None:
+        """Give this shape's queued jobs to its idle actors, creating actors up to its limit; let idle actors go when
+        the queue is empty."""
+        shape, idle = self._shapes[key], self._idle.setdefault(key, [])
+        while shape.queue and (idle or shape.actors < shape.limit):
+            actor = idle.pop() if idle else self._new_actor(key)
+            index = shape.queue.popleft()
+            self._running[actor.run.remote(*self._job_args(index))] = (index, actor, key)
+        if not shape.queue:
+            while idle:
+                self._let_go(key, idle.pop())
+
+    def _release(self, key: str, actor) -> None:
+        """An actor whose job ended: idle for the next one, or let go (reuse=False: a fresh process per job)."""
+        if self._reuse:
+            self._idle.setdefault(key, []).append(actor)
+        else:
+            self._let_go(key, actor)
+
+    def _let_go(self, key: str, actor) -> None:
+        self._shapes[key].actors -= 1
+        self._ray.kill(actor, no_restart=True)
+
+    def poll(self, timeout: float) -> list[tuple[int, Any, BaseException | None]]:
+        """Wait up to `timeout` s for jobs to end; [(job, its return value, None) or (job, None, the error that ended
+        it for good)]. A job whose actor died is retried on a new actor (not returned) while retries remain."""
+        if not self._running:
+            return []
+        ready, _ = self._ray.wait(list(self._running), num_returns=1, timeout=timeout)
+        ended = []
+        for ref in ready:
+            index, actor, key = self._running.pop(ref)
+            shape = self._shapes[key]
+            try:
+                value = self._ray.get(ref)
+            except self._ray.exceptions.RayActorError as error:  # its process or node died: the actor is gone
+                shape.actors -= 1
+                if self._retries[index] < self._max_retries:
+                    self._retries[index] += 1
+                    shape.queue.appendleft(index)  # resumes from its checkpoint on a new actor
+                else:
+                    ended.append((index, None, error))
+            except Exception as error:  # the job's function raised outside Hydra's run_job: the actor is sound
+                ended.append((index, None, error))
+                self._release(key, actor)
+            else:
+                ended.append((index, value, None))
+                self._release(key, actor)
+            self._dispatch(key)
+        return ended
+
+    def close(self) -> None:
+        """Let every actor go (the sweep has ended, or was interrupted)."""
+        for key, idle in self._idle.items():
+            while idle:
+                self._let_go(key, idle.pop())
+        for _, actor, key in list(self._running.values()):
+            self._let_go(key, actor)
+        self._running.clear()

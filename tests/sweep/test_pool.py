@@ -1,0 +1,95 @@
+"""The launcher's pool of warm actors (orchestrator/sweep/pool.py) on a local Ray with 2 CPUs, with plain functions
+as the jobs: each actor warms up once and runs job after job; a shape whose jobs are done lets its actors go so that
+another shape's actors can start (no deadlock); a job whose actor dies is retried on a new one, up to max_retries;
+reuse=False gives each job a fresh process."""
+import os
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from orchestrator.sweep.pool import JobPool, fits
+
+
+def test_fits_counts_the_actors_of_a_shape_the_cluster_holds_at_once():
+    assert fits({"num_cpus": 1}, {"CPU": 2.0}) == 2
+    assert fits({"num_cpus": 2}, {"CPU": 2.0}) == 1
+    assert fits({"num_cpus": 1, "num_gpus": 0.25}, {"CPU": 16.0, "GPU": 1.0}) == 4
+    assert fits({"num_cpus": 1, "resources": {"big_node": 1}}, {"CPU": 8.0, "big_node": 3.0}) == 3
+    assert fits({"num_cpus": 4}, {"CPU": 2.0}) == 1  # more than the cluster: an autoscaler's case (allowed to wait)
+
+
+def warm_up() -> None:
+    marker = Path(os.environ["POOL_TEST_DIR"]) / f"warm-{os.getpid()}"
+    assert not marker.exists(), "an actor warmed up twice"
+    marker.touch()
+
+
+def job(index: int, die_once: bool) -> tuple[int, int]:
+    """(index, pid); with die_once the process dies the first time it runs this job (a SIGKILLed actor)."""
+    if die_once:
+        marker = Path(os.environ["POOL_TEST_DIR"]) / f"died-{index}"
+        if not marker.exists():
+            marker.touch()
+            os._exit(1)
+    time.sleep(0.05)
+    return index, os.getpid()
+
+
+def run_all(pool: JobPool) -> dict:
+    pool.start()
+    ended = {}
+    while pool.pending:
+        for index, value, error in pool.poll(timeout=5.0):
+            ended[index] = value if error is None else error
+    return ended
+
+
+@pytest.fixture(scope="module")
+def local_ray(tmp_path_factory):
+    import ray
+
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import this test module
+    folder = tmp_path_factory.mktemp("pool")
+    os.environ["POOL_TEST_DIR"] = str(folder)
+    ray.init(num_cpus=2, include_dashboard=False, configure_logging=False,
+             runtime_env={"env_vars": {"POOL_TEST_DIR": str(folder)}})
+    yield folder
+    ray.shutdown()
+
+
+def test_actors_warm_up_once_run_job_after_job_and_make_way_for_another_shape(local_ray):
+    small, big = range(6), range(6, 8)  # 1-CPU jobs, then 2-CPU jobs: the 2-CPU actor needs both CPUs
+    options = {i: {"num_cpus": 1} for i in small} | {i: {"num_cpus": 2} for i in big}
+    pool = JobPool(options=options, order=list(options), job_args=lambda i: (i, False), warm_up=warm_up,
+                   reuse=True, max_retries=0, work=job)
+    ended = run_all(pool)
+    assert sorted(ended) == list(range(8)) and all(ended[i][0] == i for i in ended)
+    small_pids = {ended[i][1] for i in small}
+    big_pids = {ended[i][1] for i in big}
+    assert len(small_pids) <= 2 and len(big_pids) == 1 and not small_pids & big_pids
+    warmed = {int(p.name.split("-")[1]) for p in local_ray.glob("warm-*")}
+    assert small_pids | big_pids <= warmed and len(warmed) <= 3, "one warm-up per actor, three actors at most"
+    pool.close()
+
+
+def test_a_job_whose_actor_dies_is_retried_on_a_new_one_until_max_retries(local_ray):
+    pool = JobPool(options={0: {"num_cpus": 1}, 1: {"num_cpus": 1}}, order=[0, 1],
+                   job_args=lambda i: (i, True), warm_up=None, reuse=True, max_retries=1, work=job)
+    ended = run_all(pool)
+    assert [ended[i][0] for i in (0, 1)] == [0, 1], ended  # each died once, then finished on a new actor
+    (local_ray / "died-5").unlink(missing_ok=True)
+    pool = JobPool(options={5: {"num_cpus": 1}}, order=[5], job_args=lambda i: (i, True), warm_up=None,
+                   reuse=True, max_retries=0, work=job)
+    import ray
+
+    assert isinstance(run_all(pool)[5], ray.exceptions.RayActorError)
+
+
+def test_without_reuse_every_job_gets_a_fresh_process(local_ray):
+    options = {i: {"num_cpus": 1} for i in range(4)}
+    pool = JobPool(options=options, order=list(options), job_args=lambda i: (i, False), warm_up=None,
+                   reuse=False, max_retries=0, work=job)
+    ended = run_all(pool)
+    assert len({pid for _, pid in ended.values()}) == 4
