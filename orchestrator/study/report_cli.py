@@ -219,7 +219,7 @@ def report_after_sweep(base_config, job_returns) -> None:
     if not is_uri(results_dir):  # a rerun that trained nothing leaves an unchanged report as it is
         from orchestrator.study.report_inputs import report_inputs, unchanged_since_last_report
 
-        fingerprint = report_inputs(sweep_dir, options)
+        fingerprint = report_inputs(sweep_dir, options, sweep_commands(sweep_dir))
         if unchanged_since_last_report(sweep_dir / "report", fingerprint):
             print(f"[report] unchanged (no cell changed since it was built): {sweep_dir / 'report' / 'report.md'}",
                   file=sys.stderr)

@@ -36,13 +36,11 @@ def _stat(path: Path) -> list:
     return [path.name, info.st_size, info.st_mtime_ns]
 
 
-def report_inputs(sweep_dir: Path, options: dict) -> str:
-    """The fingerprint of what a report of `sweep_dir` with `options` reads (a hex digest). Cells are found as the
-    store reader finds them: a result.json one or two folders down, no folder starting with a dot."""
-    from orchestrator.study.report_cli import sweep_commands
-
-    digest = hashlib.sha256(json.dumps([_version(), options, sweep_commands(sweep_dir)], sort_keys=True,
-                                       default=str).encode())
+def report_inputs(sweep_dir: Path, options: dict, commands: list[str]) -> str:
+    """The fingerprint of what a report of `sweep_dir` with `options` reads (a hex digest); `commands`: the sweep's
+    commands as the report lists them. Cells are found as the store reader finds them: a result.json one or two
+    folders down, no folder starting with a dot."""
+    digest = hashlib.sha256(json.dumps([_version(), options, commands], sort_keys=True, default=str).encode())
     results = [*sweep_dir.glob("*/result.json"), *sweep_dir.glob("*/*/result.json")]
     for result in sorted(results):
         relative = result.relative_to(sweep_dir)

@@ -11,9 +11,8 @@ import copy
 
 from omegaconf import DictConfig, open_dict, read_write
 
-from orchestrator.cell.run import plan_cell
+from orchestrator.cell.run import Plan, plan_cell
 from orchestrator.config import Config, build_config
-from pruning.plan import Plan
 
 _COMPOSED: dict[int, tuple[DictConfig, Config, Plan]] = {}  # id(job config) -> (the job config, its Config, Plan)
 
