@@ -227,7 +227,7 @@ def test_the_wandb_run_gets_the_resolved_budget_the_plan_and_no_empty_tags(tiny,
             super().__init__(settings, **kwargs)
 
     monkeypatch.setattr(orchestrator.cell.worker, "Tracker", Recorder)
-    outcome = run(tiny + GEOMETRIC + ["budget.dense_steps=null", "budget.tokens_per_param=0.5"])
+    outcome = run(tiny + GEOMETRIC + ["budget.dense_steps=null", "budget.tokens_per_param=0.05"])
     config = seen["config"]
     assert config["budget"]["dense_steps"] == outcome.result["cell"]["dense_steps"] > 0
     assert config["plan"]["total_steps"] == outcome.result["planned_steps"]
