@@ -46,6 +46,7 @@ BENCHMARKS = (
     Benchmark("memory", "bench_memory.py", ("--dense-steps", "60"), ("--dense-steps", "20")),
     Benchmark("sweep", "bench_sweep.py", ("--trivial", "200"),
               ("--override", "budget.tokens_per_param=0.25,0.5", "--trivial", "4")),
+    Benchmark("pool_memory", "bench_pool_memory.py", (), ("--cells", "3", "--steps", "10")),
     Benchmark("sharing", "bench_sharing.py", (), ("--tokens-per-param", "5", "--sparsities", "0.8")),
     Benchmark("worker_group", "bench_worker_group.py", ("--repeats", "3"), ("--repeats", "1")),
     Benchmark("data", "bench_data.py", (), ("--shard-tokens", "2_000_000", "--repeats", "1")),
