@@ -74,7 +74,7 @@ def read_offline_run(folder: Path) -> OfflineRun:
     for record in wandb_records(log):
         kind = record.WhichOneof("record_type")
         if kind == "run":
-            run.run_id, run.started = record.run.run_id, record.run.start_time.ToSeconds()
+            run.run_id, run.started = record.run.run_id, record.run.start_time.ToNanoseconds() / 1e9
         elif kind == "history":
             run.history.append(_items(record.history.item))
         elif kind == "summary":
@@ -110,7 +110,7 @@ def test_the_offline_run_holds_the_metrics_on_the_tokens_axis_and_the_result_and
     # (two sittings started within one second share a timestamp: W&B then suffixes the second folder with "-1")
     assert len(folders) == 2 and all(re.fullmatch(rf"offline-run-\d{{8}}_\d{{6}}-{run_id}(-\d+)?", folder.name)
                                      for folder in folders), [folder.name for folder in folders]
-    folders.sort(key=lambda folder: read_offline_run(folder).started)
+    folders.sort(key=lambda folder: (read_offline_run(folder).started, folder.name))  # "-1" after its twin
     interrupted, resumed = (read_offline_run(folder) for folder in folders)
     assert interrupted.run_id == resumed.run_id == run_id
     assert (interrupted.exit_code, resumed.exit_code) == (1, 0)
