@@ -93,9 +93,13 @@ class Tracker:
         run, self.run = self.run, None
         run.summary.update({k: v for k, v in summary.items() if not (isinstance(v, float) and not math.isfinite(v))})
         self._attach_log(run, log_tail)
-        run.finish(exit_code=exit_code)  # returns once the service has written the run's last record
-        # The W&B service stays up for the next cell of this process (a pool actor runs many): starting it takes
-        # ~0.2 s per run. It ends with its parent process (wandb-core watches the pid it was started by).
+        run.finish(exit_code=exit_code)
+        import wandb
+
+        # Stop the W&B service now: only then is the run's .wandb file surely complete on disk (with the service
+        # kept up for the next cell, a failed cell's offline run was once read back empty), and a pool actor may be
+        # killed at any time after its cell. Restarting it costs ~0.2 s per cell.
+        wandb.teardown()
 
     def fail(self, error: BaseException) -> None:
         """End the run as failed (exit code 1), its log ending with the traceback (as cell.log will)."""
