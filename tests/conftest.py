@@ -80,3 +80,12 @@ def count_host_reads(monkeypatch, counted: Callable[[FrameType], bool]) -> Count
     for name in TENSOR_READS:
         monkeypatch.setattr(torch.Tensor, name, counting(name, getattr(torch.Tensor, name)))
     return counts
+
+
+@pytest.fixture(autouse=True)
+def _cells_named_by_this_machine():
+    """A test that plays a sweep's driver (start_sweep) leaves ids resolved by this machine's hardware again."""
+    yield
+    from orchestrator.store.cell_id import set_sweep_device
+
+    set_sweep_device(None)

@@ -7,9 +7,30 @@ import hashlib
 import json
 from dataclasses import asdict
 
-import torch
-
 from orchestrator.config import Config, resolved_precision
+
+# where this process's sweep runs its `train.device=auto` cells, once its launcher knows (set_sweep_device); None:
+# where this process runs them itself, its own hardware
+_SWEEP_DEVICE: str | None = None
+
+
+def set_sweep_device(device: str | None) -> None:
+    """Resolve `train.device=auto` in this process's cell ids as `device` ("cuda" or "cpu"), not by this machine's
+    hardware: a sweep's driver (a CPU head node) names the cells its GPU workers train, and must name them as the
+    workers do. None goes back to this machine's hardware."""
+    global _SWEEP_DEVICE
+    if device not in (None, "cuda", "cpu"):
+        raise ValueError(f"a sweep's device is 'cuda' or 'cpu', got {device!r}")
+    _SWEEP_DEVICE = device
+
+
+def auto_is_cuda() -> bool:
+    """Whether `train.device=auto` means CUDA for the cells this process names."""
+    if _SWEEP_DEVICE is not None:
+        return _SWEEP_DEVICE == "cuda"
+    import torch
+
+    return torch.cuda.is_available()
 
 
 def _semantic_fields(config: Config) -> dict:
@@ -39,7 +60,7 @@ def _semantic_fields(config: Config) -> dict:
                 "compile", "gpus_per_worker"):
         fields["train"].pop(key)
     # `auto` resolved where the cell runs: a CPU (fp32) and a GPU (bf16) run of one config are different cells
-    on_gpu = config.train.device == "cuda" or (config.train.device == "auto" and torch.cuda.is_available())
+    on_gpu = config.train.device == "cuda" or (config.train.device == "auto" and auto_is_cuda())
     fields["train"]["device"] = "cuda" if on_gpu else "cpu"
     fields["deepspeed"]["precision"] = resolved_precision(config.deepspeed.precision, on_gpu)
     return fields

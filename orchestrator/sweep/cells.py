@@ -19,7 +19,7 @@ from orchestrator.cell.preflight import check_data, check_result_readable, check
 from orchestrator.config import Config, ConfigError
 from orchestrator.model_size import linear_params
 from orchestrator.data import find_token_files
-from orchestrator.store.cell_id import cell_id
+from orchestrator.store.cell_id import cell_id, set_sweep_device
 from orchestrator.store.manifest import record_run
 from orchestrator.store.uri import is_uri
 from orchestrator.sweep.composed import composed
@@ -158,14 +158,24 @@ def _check_each_once(job_configs: list[DictConfig], configs: list[Config], key, 
 def cell_resources(job_config: DictConfig) -> dict:
     """CPUs for every worker thread, or train.gpus_per_worker GPUs per worker (a fraction lets cells share a GPU);
     `device=auto` means GPUs when the cluster has any."""
-    import ray
-
     train = job_config.train
-    cluster_has_gpus = ray.is_initialized() and ray.cluster_resources().get("GPU", 0) > 0
-    wants_gpu = train.device == "cuda" or (train.device == "auto" and cluster_has_gpus)
+    wants_gpu = train.device == "cuda" or (train.device == "auto" and _cluster_has_gpus())
     if wants_gpu:
         return {"num_cpus": train.workers, "num_gpus": train.workers * train.gpus_per_worker}
     return {"num_cpus": train.workers * (train.threads or 1)}
+
+
+def _cluster_has_gpus() -> bool:
+    import ray
+
+    return ray.is_initialized() and ray.cluster_resources().get("GPU", 0) > 0
+
+
+def name_cells_for_the_cluster() -> None:
+    """From here on, this driver names `train.device=auto` cells as the cluster's workers will (GPU cells when the
+    cluster has GPUs: cell_resources asks for them), not by its own hardware: a CPU head node with GPU workers would
+    otherwise record, share and fail cells under ids the workers never write (the id holds the resolved device)."""
+    set_sweep_device("cuda" if _cluster_has_gpus() else "cpu")
 
 
 def cell_cost(job_config: DictConfig) -> float:

@@ -17,9 +17,11 @@ from omegaconf import DictConfig, OmegaConf
 
 from orchestrator.cell.preflight import check_before_compute, reject_malformed_overrides
 from orchestrator.config import ConfigError, build_config, register_configs
+from orchestrator.store.cell_id import set_sweep_device
 from orchestrator.study.report_cli import report_after_sweep
 from orchestrator.sweep.board import board_reporter
-from orchestrator.sweep.cells import cell_cost, cell_resources, record_manifest, record_sharing, validate_cells
+from orchestrator.sweep.cells import (cell_cost, cell_resources, name_cells_for_the_cluster, record_manifest,
+                                       record_sharing, validate_cells)
 from orchestrator.sweep.composed import forget_composed
 from orchestrator.sweep.unrun import record_unrun_cell
 
@@ -132,6 +134,7 @@ def validate_or_exit(job_configs) -> None:
 def start_sweep(job_configs) -> None:
     """Once Ray is up and the sweep is sure to run: the manifest (sweep.json) and, for cells that share trunks,
     the fork tree (`<results_dir>/<sweep>/sharing.json`), with what it saves printed."""
+    name_cells_for_the_cluster()  # a CPU head names its GPU workers' cells as they do
     configs = record_manifest(job_configs)
     for where, plan in record_sharing(job_configs, configs):
         print(f"[orchestrator] sharing dense trunks: {plan.summary()} ({where})", flush=True)
@@ -140,6 +143,7 @@ def start_sweep(job_configs) -> None:
 def finish_sweep(base_config, job_returns) -> None:
     """The sweep's report (orchestrator/study/report_cli.py); the composed cells are let go."""
     forget_composed()
+    set_sweep_device(None)
     report_after_sweep(base_config, job_returns)
 
 
