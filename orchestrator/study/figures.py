@@ -50,16 +50,32 @@ def val_loss(cell: dict) -> float | None:
     return float(value)
 
 
+def lr_schedule_of(cell: dict) -> str:
+    """The cell's learning-rate schedule (result.json `cell.lr_schedule`; absent for the paper's cosine)."""
+    return (cell.get("cell") or {}).get("lr_schedule") or "cosine"
+
+
 def duration_label(cell: dict) -> str:
-    """The training duration of a cell: tokens per parameter when set, else the dense step count."""
+    """The training duration of a cell: tokens per parameter when set, else the dense step count; a learning-rate
+    schedule other than the paper's cosine is part of it ("tpp20-wsd"), so that every comparison made within one
+    duration (window groups, seed noise per budget, heatmaps) never mixes cosine and wsd cells."""
     tpp = cell["cell"].get("tokens_per_param")
-    return f"tpp{float(tpp):g}" if tpp is not None else f"steps{int(cell['cell']['dense_steps'])}"
+    label = f"tpp{float(tpp):g}" if tpp is not None else f"steps{int(cell['cell']['dense_steps'])}"
+    schedule = lr_schedule_of(cell)
+    return label if schedule == "cosine" else f"{label}-{schedule}"
 
 
-def duration_order(label: str) -> tuple[str, float]:
-    """Sort key of a duration label: kind, then its number."""
-    kind = "tpp" if label.startswith("tpp") else "steps"
-    return kind, float(label[len(kind):])
+def split_duration(label: str) -> tuple[str, float, str]:
+    """A duration label's (kind "tpp" or "steps", its number, its learning-rate schedule)."""
+    budget, _, schedule = label.partition("-")
+    kind = "tpp" if budget.startswith("tpp") else "steps"
+    return kind, float(budget[len(kind):]), schedule or "cosine"
+
+
+def duration_order(label: str) -> tuple[str, str, float]:
+    """Sort key of a duration label: kind, learning-rate schedule (cosine first), then its number."""
+    kind, number, schedule = split_duration(label)
+    return kind, "" if schedule == "cosine" else schedule, number
 
 
 def window_label(cell: dict) -> str:

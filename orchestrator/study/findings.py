@@ -15,7 +15,7 @@ import numpy as np
 from orchestrator.study.dense_equivalence import dense_equivalence_finding
 from orchestrator.study.evidence import (DENSE_LADDER_HINT, INCONCLUSIVE, noise_by_budget, seed_noise,
                                          verdict_of)
-from orchestrator.study.figures import duration_label, duration_order, is_dense, val_loss
+from orchestrator.study.figures import duration_label, duration_order, is_dense, split_duration, val_loss
 from orchestrator.study.flops import true_compute_ratio
 from orchestrator.study.predictor_test import comparison_verdict, heldout_rmse, rmse_difference_intervals
 from orchestrator.study.scaling_law import PREDICTORS
@@ -82,8 +82,11 @@ def _window_override(window) -> str:
 
 def _seed_sweep_hint(model: str, duration: str, rows: list[dict]) -> str:
     """The sweep that measures this budget's seed noise: seeds 1 and 2 of the paper window and each group's best."""
-    budget = (f"budget.tokens_per_param={duration[3:]}" if duration.startswith("tpp")
-              else f"budget.tokens_per_param=null budget.dense_steps={duration[5:]}")
+    kind, number, schedule = split_duration(duration)
+    budget = (f"budget.tokens_per_param={number:g}" if kind == "tpp"
+              else f"budget.tokens_per_param=null budget.dense_steps={number:g}")
+    if schedule != "cosine":
+        budget += f" optim.schedule={schedule}"
     windows = sorted({_window_override(PAPER_WINDOW)} | {_window_override(r["best_window"]) for r in rows})
     sparsities = ",".join(sorted({f"{r['sparsity']:g}" for r in rows}))
     return (f"orchestrator-train -m experiment={rows[0]['sweep']} model={model} {budget} window={','.join(windows)} "

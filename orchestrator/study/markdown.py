@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from orchestrator.study.figures import (duration_label, duration_order, is_dense, is_post_training, predict_loss,
-                                        val_loss, window_label)
+from orchestrator.study.figures import (duration_label, duration_order, is_dense, is_post_training, lr_schedule_of,
+                                        predict_loss, val_loss, window_label)
 from orchestrator.study.cells_table import cells_section
 from orchestrator.study.dense_equivalence import dense_equivalence_finding
 from orchestrator.study.evidence import seed_noise
@@ -96,8 +96,19 @@ def study_section(cells: list[dict], fit: dict) -> list[str]:
         f"- Schedules: {_counts([c['cell']['schedule'] for c in cells]) or 'none'}.",
         "- Durations: " + (", ".join(f"{d} ({durations[d]})" for d in sorted(durations, key=duration_order))
                            or "none") + ".",
-        f"- Cells in the size-law fit: {fit.get('n_cells', 0)}.", "",
+        f"- Learning-rate schedules: {_counts([lr_schedule_of(c) for c in cells])}.",
+        f"- Cells in the size-law fit: {fit.get('n_cells', 0)}{_law_schedule_note(fit)}.", "",
     ]
+
+
+def _law_schedule_note(fit: dict) -> str:
+    """Which learning-rate schedule the law was fitted on, when the store has cells of another (left out)."""
+    left_out = fit.get("lr_schedules_left_out") or {}
+    if not left_out:
+        return ""
+    others = ", ".join(f"{n} {name}" for name, n in left_out.items())
+    return (f" (all {fit['lr_schedule']}; {others} cells left out: one law, and finding 3's dense reference, never "
+            "mix learning-rate schedules)")
 
 
 def _predictor_bullet(comp: dict | None) -> str:

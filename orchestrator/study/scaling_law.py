@@ -14,11 +14,13 @@ round instead of ~300,000 separate `minimize` calls, and give the numbers those 
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from orchestrator.study.figures import lr_schedule_of
 from orchestrator.study.law_objective import BOUNDS, GridTable, objective, scaled_rows
 from orchestrator.study.lbfgsb_batch import minimize_many
 
@@ -241,13 +243,30 @@ def _percentile_intervals(draws: np.ndarray) -> dict:
     return {name: (float(low[k]), float(high[k])) for k, name in enumerate(PARAM_NAMES)}
 
 
-def fittable_cells(cells: list[dict]) -> list[dict]:
-    """Cells with status done, a finite val_loss and positive finite sizes and tokens. P² cells (post-training of a
-    structurally pruned model, result.json `structured`) are not pre-training runs: they have a law of their own."""
+def _finished_pretraining(cells: list[dict]) -> list[dict]:
     keys = (*PREDICTORS, "tokens", "val_loss")
     return [cell for cell in cells if cell.get("status") == "done" and cell.get("structured") is None
             and all(isinstance(cell.get(key), (int, float)) and math.isfinite(cell[key]) and cell[key] > 0
                     for key in keys)]
+
+
+def law_lr_schedules(cells: list[dict]) -> tuple[str | None, dict[str, int]]:
+    """(the learning-rate schedule whose cells the law is fitted on, {other schedule: cells left out}): one law
+    never mixes schedules (a wsd cell and a cosine cell of equal N and D do not reach the same loss). The paper's
+    cosine when there are cosine cells, else the schedule of the most cells."""
+    counts = Counter(lr_schedule_of(cell) for cell in _finished_pretraining(cells))
+    if not counts:
+        return None, {}
+    chosen = "cosine" if "cosine" in counts else max(sorted(counts), key=counts.__getitem__)
+    return chosen, {name: n for name, n in sorted(counts.items()) if name != chosen}
+
+
+def fittable_cells(cells: list[dict]) -> list[dict]:
+    """Cells with status done, a finite val_loss and positive finite sizes and tokens, of the law's learning-rate
+    schedule (law_lr_schedules). P² cells (post-training of a structurally pruned model, result.json `structured`)
+    are not pre-training runs: they have a law of their own."""
+    chosen, _ = law_lr_schedules(cells)
+    return [cell for cell in _finished_pretraining(cells) if lr_schedule_of(cell) == chosen]
 
 
 def fit_predictors(cells: list[dict], *, bootstrap_samples: int = 100, seed: int = 0,
@@ -265,7 +284,9 @@ def fit_predictors(cells: list[dict], *, bootstrap_samples: int = 100, seed: int
     models = {(cell.get("cell") or {}).get("model") for cell in usable}
     ranges = {name: [float(min(c[name] for c in usable)), float(max(c[name] for c in usable))]
               for name in (*PREDICTORS, "tokens")}
+    lr_schedule, left_out = law_lr_schedules(cells)
     return {"n_cells": len(usable), "cell_ids": [cell.get("cell_id") for cell in usable], "ranges": ranges,
+            "lr_schedule": lr_schedule, "lr_schedules_left_out": left_out,
             "n_model_sizes": len({cell["initial_params"] for cell in usable}), "models": sorted(map(str, models)),
             "predictors": predictors, "ranking": ranking, "best": ranking[0]}
 
