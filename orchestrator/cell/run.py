@@ -30,7 +30,8 @@ from orchestrator.cell.preflight import as_finetune_error, check_finetune_split
 from orchestrator.cell.progress_report import REPORT_EVERY_S, ProgressReporter, ProgressSink, SharedProgress
 from orchestrator.cell.result import failed_result
 from orchestrator.cell.threads import worker_threads
-from orchestrator.cell.trunk import TrunkRun, find_trunk, seed_from_fork, trunk_config, trunk_paths, trunk_plan
+from orchestrator.cell.trunk import (TrunkRun, find_trunk, seed_from_fork, trunk_config, trunk_paths, trunk_plan,
+                                     why_alone)
 from orchestrator.cell.worker import run_worker
 from orchestrator.config import Config
 from orchestrator.model_size import attention_share, static_masked_fraction
@@ -204,6 +205,9 @@ def _trained_trunk(config: Config, resolved: dict, paths: CellPaths, plan: Plan,
     try:
         found = find_trunk(config, plan.t_start)
         if found is None:
+            if config.share_trunks:
+                print(f"[orchestrator] cell {paths.root.name}: share_trunks=true, but it trains alone: "
+                      f"{why_alone(config)}", flush=True)
             return None
         trunk, fork = found
         try:

@@ -85,6 +85,20 @@ def find_trunk(config: Config, t_start: int) -> tuple[TrunkRun, int] | None:
     return None
 
 
+def why_alone(config: Config) -> str:
+    """Why a cell that asked for a shared trunk (share_trunks=true) trains alone, find_trunk having found none."""
+    if config.structured.method != "none":
+        return "a structured-pruning cell always trains alone"
+    if is_uri(config.results_dir):
+        return f"trunks are shared on a local store only, not on {config.results_dir}"
+    where = Path(config.results_dir) / config.sweep / SHARING_FILE
+    if not where.is_file():
+        return (f"there is no {where}: the fork tree is planned when a sweep starts on the Ray launcher "
+                "(orchestrator-train -m), not by the basic launcher or a single cell")
+    return (f"{where} plans no fork for it (its first prune event is at step 0 or after its decay begins, or no "
+            "other cell shares its dense prefix)")
+
+
 def seed_from_fork(trunk: CellPaths, fork: int, child: CellPaths) -> bool:
     """Give a child that has no checkpoint of its own the trunk's state after `fork` steps: the fork checkpoint as
     its latest checkpoint, the trunk's records up to the fork as its metrics.jsonl (`latest`, written last, makes it

@@ -82,11 +82,16 @@ def record_manifest(job_configs: list[DictConfig]) -> list[Config]:
 
 def record_sharing(job_configs: list[DictConfig], configs: list[Config]) -> list:
     """The fork tree of the cells that share trunks, written to their sweep folder's sharing.json
-    (orchestrator/sweep/trunks.py); [(where, plan)]. Not through Ray Client (the store is the cluster's)."""
+    (orchestrator/sweep/trunks.py): [(where, plan)], or (the sweep folder, None) where the cells train alone: a URI
+    store, or through Ray Client (the store is the cluster's, not this machine's)."""
     from orchestrator.sweep.trunks import write_sharing
 
-    if not configs or _through_ray_client(job_configs[0]):
+    if not job_configs:
         return []
+    if _through_ray_client(job_configs[0]):
+        folders = {f"{config.results_dir.rstrip('/')}/{config.sweep}"
+                   for config in (composed(job_config)[0] for job_config in job_configs) if config.share_trunks}
+        return [(folder, None) for folder in sorted(folders)]
     return write_sharing(configs)
 
 

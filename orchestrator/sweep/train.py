@@ -137,7 +137,11 @@ def start_sweep(job_configs) -> None:
     name_cells_for_the_cluster()  # a CPU head names its GPU workers' cells as they do
     configs = record_manifest(job_configs)
     for where, plan in record_sharing(job_configs, configs):
-        print(f"[orchestrator] sharing dense trunks: {plan.summary()} ({where})", flush=True)
+        if plan is None:
+            print(f"[orchestrator] share_trunks=true, but the cells of {where} train alone: trunks are shared on a "
+                  "local store the driver writes, not on a URI store or through Ray Client", flush=True)
+        else:
+            print(f"[orchestrator] sharing dense trunks: {plan.summary()} ({where})", flush=True)
 
 
 def finish_sweep(base_config, job_returns) -> None:

@@ -112,9 +112,10 @@ def plan_sharing(configs: list[Config]) -> SharingPlan:
     return SharingPlan(tuple(sorted(trunks, key=lambda t: t.trunk_id)), tuple(sorted(alone)), unshared, shared)
 
 
-def write_sharing(configs: list[Config]) -> list[tuple[str, SharingPlan]]:
-    """Plan each sweep folder's cells that ask for sharing and write its `sharing.json` (a local store; a URI store
-    is not written here); returns (where, plan) per folder, for the sweep to print."""
+def write_sharing(configs: list[Config]) -> list[tuple[str, SharingPlan | None]]:
+    """Plan each sweep folder's cells that ask for sharing and write its `sharing.json`; returns (where, plan) per
+    folder, for the sweep to print. A URI store gets no plan: (its sweep folder, None), as its cells train alone
+    (trunks need a local store, cell/trunk.py)."""
     from pathlib import Path
 
     from orchestrator.store.files import write_json_atomic
@@ -126,10 +127,13 @@ def write_sharing(configs: list[Config]) -> list[tuple[str, SharingPlan]]:
             by_folder.setdefault((config.results_dir, config.sweep), []).append(config)
     written = []
     for (results_dir, sweep), members in by_folder.items():
+        folder = f"{results_dir.rstrip('/')}/{sweep}"
+        if is_uri(results_dir):
+            written.append((folder, None))
+            continue
+        where = f"{folder}/{SHARING_FILE}"
         plan = plan_sharing(members)
-        where = f"{results_dir.rstrip('/')}/{sweep}/{SHARING_FILE}"
-        if not is_uri(results_dir):
-            (Path(results_dir) / sweep).mkdir(parents=True, exist_ok=True)
-            write_json_atomic(Path(where), plan.to_dict())
+        (Path(results_dir) / sweep).mkdir(parents=True, exist_ok=True)
+        write_json_atomic(Path(where), plan.to_dict())
         written.append((where, plan))
     return written

@@ -142,3 +142,25 @@ def test_two_gloo_workers_fork_bit_identical_to_the_cell_trained_alone(tiny, tmp
     forked = run_cell(*cells[0])
     assert_same_cell(alone, forked)
     assert forked.result["trunk"]["fork_step"] == 6
+
+
+def test_a_cell_that_asked_to_share_but_trains_alone_says_why(tiny, tmp_path, capsys):
+    """share_trunks=true is never silently off: a cell run without the Ray sweep's plan (the basic launcher, a single
+    cell), on a URI store, or left alone by the plan, says it trains alone and why."""
+    from dataclasses import replace
+
+    from orchestrator.cell.trunk import why_alone
+
+    store = tmp_path / "store"
+    (config, resolved), _ = configs(tiny, store, True)
+    outcome = run_cell(config, resolved)  # no sharing.json: no sweep planned it
+    assert outcome.status == "done" and outcome.result.get("trunk") is None
+    out = capsys.readouterr().out
+    assert f"cell {outcome.paths.root.name}: share_trunks=true, but it trains alone: there is no " in out
+    assert "planned when a sweep starts on the Ray launcher" in out
+    assert "local store only, not on s3://bucket/x" in why_alone(replace(config, results_dir="s3://bucket/x"))
+    plan_sweep(configs(tiny, store, True)[:1])  # a plan of one cell: no company, no trunk
+    assert "plans no fork for it" in why_alone(config)
+    (unshared, unshared_resolved), _ = configs(tiny, tmp_path / "off", False)
+    run_cell(unshared, unshared_resolved)
+    assert "trains alone" not in capsys.readouterr().out  # sharing off: nothing to say

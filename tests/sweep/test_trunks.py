@@ -159,3 +159,13 @@ def test_a_ray_sweep_trains_its_shared_trunk_once_and_forks_its_cells_from_it(tm
     trunk_result = json.loads((store / "s" / ".trunks" / trunk["trunk_id"] / "result.json").read_text())
     assert trunk_result["status"] == "done" and trunk_result["steps"] == 6
     assert "total: 2 done" in sweep.stderr
+
+
+def test_a_sweep_on_a_uri_store_says_its_cells_train_alone_instead_of_a_saving(capsys):
+    from orchestrator.sweep.train import start_sweep
+
+    configs = job_configs([*TINY, *WSD, "results_dir=s3://bucket/store", "sweep=s"], WINDOWS)
+    start_sweep(configs)  # a URI store has no manifest nor sharing.json: nothing is written
+    out = capsys.readouterr().out
+    assert "share_trunks=true, but the cells of s3://bucket/store/s train alone" in out
+    assert "sharing dense trunks" not in out
