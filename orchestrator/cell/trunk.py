@@ -22,12 +22,10 @@ from pathlib import Path
 from orchestrator.cell.checkpoint import checkpoint_tag, has_checkpoint
 from orchestrator.config import Config, FinetuneConfig, PruningConfig
 from orchestrator.store.cell_id import cell_id, trunk_id
-from orchestrator.store.files import CellPaths, MetricsLog, write_text_atomic
+from orchestrator.store.files import SHARING_FILE, TRUNKS_FOLDER, CellPaths, MetricsLog, write_text_atomic
 from orchestrator.store.uri import is_uri
 from pruning.plan import Plan, plan_iso_compute
 
-SHARING_FILE = "sharing.json"
-TRUNKS_FOLDER = ".trunks"  # hidden: not a cell of the sweep for the store's readers
 FORKS_FOLDER = "forks"
 
 

@@ -13,6 +13,8 @@ from typing import Any, Callable
 
 
 FINISHED_STATUSES = ("done", "diverged")
+SHARING_FILE = "sharing.json"  # <results_dir>/<sweep>/: the fork tree of its cells that share dense trunks
+TRUNKS_FOLDER = ".trunks"  # <results_dir>/<sweep>/.trunks/<trunk id>/: hidden, not a cell of the sweep for readers
 
 
 def _atomic_write(path: Path, write: Callable[[Any], None], mode: str) -> None:

@@ -3,8 +3,10 @@
 A cell is done, diverged or failed (its result.json), running (a process holds its lock: orchestrator.store.lock),
 interrupted (it started, holds no lock and has no result: a rerun resumes it from its last checkpoint), or missing
 (in the sweep's manifest, orchestrator.store.manifest, but never started). A failed cell shows the last line of its
-error. Then the commands that rerun exactly the unfinished cells: the sweep's own command (finished cells are
-skipped), and one command per unfinished cell. Reads only; a local store.
+error. A sweep whose cells share dense trunks (share_trunks=true) lists its trunks the same way, each with the
+steps it forks at and how many cells fork from it (sharing.json), so a cell waiting for its trunk can be told from
+one that is stuck. Then the commands that rerun exactly the unfinished cells: the sweep's own command (finished
+cells are skipped; so are finished trunks), and one command per unfinished cell. Reads only; a local store.
 """
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from orchestrator.store.files import CorruptStoreFile, read_json
+from orchestrator.store.files import SHARING_FILE, TRUNKS_FOLDER, CorruptStoreFile, read_json
 from orchestrator.store.lock import LOCK_NAME
 from orchestrator.store.manifest import MANIFEST, read_manifest
 from orchestrator.store.reader import last_error_line
@@ -53,15 +55,47 @@ def cell_state(cell_dir: Path) -> tuple[str, str]:
     return ("interrupted", "no result.json; a rerun resumes it") if cell_dir.exists() else ("missing", "never started")
 
 
+def _started_cells(folder: Path) -> set[str]:
+    return {p.name for p in folder.iterdir()
+            if p.is_dir() and any((p / name).exists() for name in ("result.json", LOCK_NAME, "plan.json"))
+            } if folder.is_dir() else set()
+
+
+def trunk_status(sweep_dir: Path) -> dict[str, tuple[str, str]]:
+    """{trunk id: (state, detail)} of the sweep's shared dense trunks: those its sharing.json plans (a trunk not yet
+    started is missing) and those in its .trunks folder; the detail says where each forks and for how many cells."""
+    sharing = sweep_dir / SHARING_FILE
+    planned = {entry["trunk_id"]: entry for entry in read_json(sharing).get("trunks", [])} if sharing.is_file() \
+        else {}
+    trunks = {}
+    for trunk_id in sorted(_started_cells(sweep_dir / TRUNKS_FOLDER) | set(planned)):
+        state, detail = cell_state(sweep_dir / TRUNKS_FOLDER / trunk_id)
+        entry = planned.get(trunk_id)
+        forks = (f"forks at steps {', '.join(map(str, entry['forks']))} for {len(entry['children'])} cells"
+                 if entry else f"not in {SHARING_FILE}")
+        trunks[trunk_id] = (state, f"{forks}; {detail}" if detail and state != "missing" else forks)
+    return trunks
+
+
 def sweep_status(sweep_dir: Path) -> dict:
-    """{"cells": {cell_id: (state, detail)}, "runs": the manifest's runs, "overrides": {cell_id: overrides}}."""
+    """{"cells": {cell_id: (state, detail)}, "trunks": {trunk_id: (state, detail)}, "runs": the manifest's runs,
+    "overrides": {cell_id: overrides}}."""
     manifest = read_manifest(sweep_dir)
     overrides = {cell["cell_id"]: cell["overrides"] for run in manifest["runs"] for cell in run["cells"]}
-    found = {p.name for p in sweep_dir.iterdir()
-             if p.is_dir() and any((p / name).exists() for name in ("result.json", LOCK_NAME, "plan.json"))
-             } if sweep_dir.is_dir() else set()
+    found = _started_cells(sweep_dir)
     cells = {cell_id: cell_state(sweep_dir / cell_id) for cell_id in sorted(found | set(overrides))}
-    return {"cells": cells, "runs": manifest["runs"], "overrides": overrides}
+    return {"cells": cells, "trunks": trunk_status(sweep_dir), "runs": manifest["runs"], "overrides": overrides}
+
+
+def _state_lines(entries: dict[str, tuple[str, str]], width: int) -> list[str]:
+    return [f"  {name:<{width}}  {state:<11} {detail}".rstrip() for name, (state, detail) in entries.items()]
+
+
+def _counts(entries: dict[str, tuple[str, str]]) -> str:
+    counts: dict[str, int] = {}
+    for state, _ in entries.values():
+        counts[state] = counts.get(state, 0) + 1
+    return ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
 
 
 def sweep_dirs(results_dir: Path, sweep: str | None) -> list[Path]:
@@ -74,14 +108,13 @@ def sweep_dirs(results_dir: Path, sweep: str | None) -> list[Path]:
 
 
 def render(sweep_dir: Path, status: dict) -> list[str]:
-    cells = status["cells"]
-    counts: dict[str, int] = {}
-    for state, _ in cells.values():
-        counts[state] = counts.get(state, 0) + 1
-    lines = [f"sweep {sweep_dir.name} ({sweep_dir}): {len(cells)} cells — "
-             + ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))]
-    width = max((len(c) for c in cells), default=0)
-    lines += [f"  {cell_id:<{width}}  {state:<11} {detail}".rstrip() for cell_id, (state, detail) in cells.items()]
+    cells, trunks = status["cells"], status.get("trunks") or {}
+    lines = [f"sweep {sweep_dir.name} ({sweep_dir}): {len(cells)} cells — {_counts(cells)}"]
+    width = max((len(c) for c in (*cells, *trunks)), default=0)
+    lines += _state_lines(cells, width)
+    if trunks:
+        lines += [f"shared dense trunks ({TRUNKS_FOLDER}/, planned in {SHARING_FILE}): {len(trunks)} — "
+                  f"{_counts(trunks)}", *_state_lines(trunks, width)]
     unfinished = [c for c, (state, _) in cells.items() if state not in FINISHED and state != "running"]
     if unfinished and status["runs"]:
         last = status["runs"][-1]

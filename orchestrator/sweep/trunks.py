@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from orchestrator.cell.lr_schedule import wsd_decay_start
 from orchestrator.cell.run import Plan, plan_cell
-from orchestrator.cell.trunk import SHARING_FILE
+from orchestrator.store.files import SHARING_FILE
 from orchestrator.config import PRUNING_SCHEDULES, Config
 from orchestrator.store.cell_id import cell_id, prefix_identity, trunk_id
 

@@ -59,3 +59,28 @@ def test_bad_locations_are_one_line_and_exit_2(tmp_path, capsys):
     assert main([str(tmp_path / "grid")]) == 2
     err = capsys.readouterr().err
     assert "is not a directory" in err and "no sweep 'nope'" in err and "not a sweep manifest" in err
+
+
+def test_a_sweep_that_shares_trunks_lists_them_with_their_forks(tmp_path, capsys):
+    from orchestrator.store.files import SHARING_FILE, TRUNKS_FOLDER
+
+    sweep = _store(tmp_path)
+    (sweep / SHARING_FILE).write_text(json.dumps({"trunks": [
+        {"trunk_id": "t-done", "steps": 12, "forks": [6, 12], "children": {"c-done": 6, "c-diverged": 12}},
+        {"trunk_id": "t-running", "steps": 6, "forks": [6], "children": {"c-running": 6}},
+        {"trunk_id": "t-never", "steps": 6, "forks": [6], "children": {"c-missing": 6}}]}))
+    trunks = sweep / TRUNKS_FOLDER
+    (trunks / "t-done").mkdir(parents=True)
+    (trunks / "t-done" / "result.json").write_text(json.dumps({"status": "done", "cell_id": "t-done"}))
+    (trunks / "t-stale").mkdir()  # a trunk an earlier plan made
+    (trunks / "t-stale" / "result.json").write_text(json.dumps({"status": "failed", "error": "OSError: disk"}))
+    with cell_lock(trunks / "t-running"):
+        assert main([str(tmp_path)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert "shared dense trunks (.trunks/, planned in sharing.json): 4 — 1 done, 1 failed, 1 missing, 1 running" in out
+    rows = {line.split()[0]: line.split(None, 2)[1:] for line in out if line.startswith("  t-")}
+    assert rows == {"t-done": ["done", "forks at steps 6, 12 for 2 cells"],
+                    "t-never": ["missing", "forks at steps 6 for 1 cells"],
+                    "t-running": ["running", "forks at steps 6 for 1 cells"],
+                    "t-stale": ["failed", "not in sharing.json; OSError: disk"]}
+    assert "6 cells — 1 diverged, 1 done, 1 failed, 1 interrupted, 2 missing" in out[0]  # trunks are not cells
