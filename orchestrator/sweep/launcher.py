@@ -28,7 +28,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from orchestrator.launcher_config import RayLauncherConf
 from orchestrator.sweep.board import ProgressBoard
-from orchestrator.sweep.pool import JobPool
+from orchestrator.sweep.pool import JobPool, ray_resources
 from orchestrator.sweep.progress import SweepProgress
 
 log = logging.getLogger(__name__)
@@ -77,7 +77,7 @@ class RayCellLauncher(Launcher):
         options, infeasible = {}, {}
         for index in self._submission_order(configs):
             resources = job_options(sizing, configs[index], self.settings.default_resources)
-            missing = {k: v for k, v in _as_ray_resources(resources).items() if v > cluster.get(k, 0)}
+            missing = {k: v for k, v in ray_resources(resources).items() if v > cluster.get(k, 0)}
             if missing and not self.settings.allow_infeasible:
                 infeasible[index] = RuntimeError(f"job #{index} asks for {resources}, more than the whole cluster "
                                                  f"has ({ {k: cluster.get(k, 0) for k in missing} })")
@@ -146,13 +146,6 @@ class RayCellLauncher(Launcher):
 def job_options(sizing: Callable | None, config: DictConfig, defaults: Any) -> dict:
     """One job's Ray task options: the app's sizing hook (one CPU without one), with default_resources over it."""
     return {**(sizing(config) if sizing else {"num_cpus": 1}), **(_plain(defaults) or {})}
-
-
-def _as_ray_resources(options: dict) -> dict:
-    """Task options (num_cpus, num_gpus, resources={...}) as Ray's resource names and amounts."""
-    named = {"CPU": options.get("num_cpus", 1), "GPU": options.get("num_gpus", 0)}
-    named.update(options.get("resources", {}))
-    return {k: v for k, v in named.items() if v}
 
 
 def _plain(value: Any) -> Any:

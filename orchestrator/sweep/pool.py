@@ -41,11 +41,17 @@ def shape_of(options: dict) -> str:
     return json.dumps(options, sort_keys=True)
 
 
+def ray_resources(options: dict) -> dict:
+    """Actor or task options (num_cpus, num_gpus, resources={...}) as Ray's resource names and amounts."""
+    named = {"CPU": options.get("num_cpus", 1), "GPU": options.get("num_gpus", 0)}
+    named.update(options.get("resources", {}))
+    return {k: v for k, v in named.items() if v}
+
+
 def fits(options: dict, cluster: dict[str, float]) -> int:
     """How many actors with these options the whole cluster holds at once (at least 1: a job asking for more than
     the cluster has is refused before it gets here, unless an autoscaler is expected to add nodes)."""
-    asked = {"CPU": options.get("num_cpus", 1), "GPU": options.get("num_gpus", 0), **options.get("resources", {})}
-    counts = [math.floor(cluster.get(name, 0) / amount + 1e-9) for name, amount in asked.items() if amount]
+    counts = [math.floor(cluster.get(name, 0) / amount + 1e-9) for name, amount in ray_resources(options).items()]
     return max(1, min(counts, default=1))
 
 
