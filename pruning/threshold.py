@@ -114,8 +114,9 @@ def _counts_per_tensor(sizes: list[int], draws: int, generator: torch.Generator)
     for size in sizes[:-1]:
         count = 0
         if left and size:
-            count = int(torch.binomial(torch.tensor([float(left)], dtype=torch.float64),
-                                       torch.tensor([size / remaining], dtype=torch.float64), generator=generator))
+            count = int(torch.binomial(torch.tensor([float(left)], dtype=torch.float64, device="cpu"),
+                                       torch.tensor([size / remaining], dtype=torch.float64, device="cpu"),
+                                       generator=generator))  # on the host, whatever torch's default device
         counts.append(count)
         left, remaining = left - count, remaining - size
     return counts + [left]
@@ -309,6 +310,9 @@ def select_prune_masks(
             part.logical_and_(is_below.logical_not_())
     newly_pruned, *ties_per_chunk = torch.stack([newly_pruned, *tie_counts]).tolist()
     ties_to_take = n_prune - already_pruned - newly_pruned
+    if ties_to_take < 0:  # entries pruned before, yet not zero, lie above v: v undercounts the smallest magnitudes
+        raise RuntimeError(f"pruned entries must hold exact zeros: with them counted as pruned, {-ties_to_take} more "
+                           f"than n_prune={n_prune} entries lie below the new threshold |w| = {threshold}")
     # Pass 2: take the ties in tensor order, then flat-index order, revisiting only chunks that hold some.
     chunk_ties = iter(ties_per_chunk)
     for tensor, mask in zip(tensors, masks):
