@@ -66,8 +66,6 @@ EQUIVALENT = {
         "`>` vs `>=` 1e-9 differ only when |ratio - 0.5| is exactly 1e-9, which no float ratio near 0.5 gives",
     "pruning.threshold.x__count_pass__mutmut_17": ".to(None) instead of .to(counts.device) is a no-op: each tensor's counts already lie on its own device, which is counts' device for CPU (and single-device) weights",
     "pruning.threshold.x__counts_per_tensor__mutmut_7": "`left or size` only adds binomial draws with n=0 (left=0) or p=size/remaining=0 (size=0), which return 0; at most the generator advances differently, i.e. only the sample changes and the result is exact whatever the sample",
-    "pruning.threshold.x__device_generator__mutmut_2": "on CPU both branches sample from `generator` (directly, or via a CPU generator seeded from it): only the sample changes, result exact; on CUDA the non-cpu branch is taken as in the original",
-    "pruning.threshold.x__device_generator__mutmut_3": "same as _2: 'CPU' never equals device.type, so CPU weights get a CPU generator seeded from `generator` (different sample, same exact result) and CUDA weights the original branch",
     "pruning.threshold.x__kth_inside__mutmut_1": "device is only used in m[...].to(device); .to(None) is a no-op, and every chunk already lies on the first tensor's device for CPU / single-device weights",
     "pruning.threshold.x__kth_inside__mutmut_5": ".to(None) instead of .to(device) is a no-op for CPU / single-device weights (the chunks already lie there)",
     "pruning.threshold.x__sample_magnitudes__mutmut_21": "local indices .to(None) stay on the first tensor's device, which is tensor.device for CPU / single-device weights",
@@ -94,7 +92,7 @@ EQUIVALENT = {
     "pruning.threshold.x_select_prune_masks__mutmut_29": ".to(None) instead of .to(device) on a count is a no-op for CPU / single-device masks; sum(...) and int(...) give the same number",
     "pruning.threshold.x_select_prune_masks__mutmut_85": ".to(None) instead of .to(device) on a chunk count is a no-op for CPU / single-device weights",
     "pruning.threshold.x_select_prune_masks__mutmut_89": ".to(None) instead of .to(device) on a chunk tie count is a no-op for CPU / single-device weights",
-    "pruning.threshold.x_select_prune_masks__mutmut_124": "pass 2 only revisits chunks holding exact ties |w| == v in the promoted dtype, which makes v representable in that chunk's dtype, so comparing there in the chunk's own dtype gives the same ties",
+    "pruning.threshold.x_select_prune_masks__mutmut_128": "pass 2 only revisits chunks holding exact ties |w| == v in the promoted dtype, which makes v representable in that chunk's dtype, so comparing there in the chunk's own dtype gives the same ties",
     "pruning.plan.x_closest_event_count__mutmut_30": "max(2, guess) only differs when the guess is 1; the walk up then stops at once (error(3) >= error(2) since the answer is 1) and the walk down (<=) returns to 1: same n, one extra W(3) evaluation",
     "pruning.plan.x_closest_event_count__mutmut_39": "s/3 for s/2 raises the continuous guess by s/(6·c̄) < 1 event and never below the original guess; the walk down from any n >= answer returns the same n (a search over geometric/cubic, s 0.5-0.99, q 0/0.1, 800 targets found no case where it even costs more than one extra W evaluation)",
     "pruning.plan.x_closest_event_count__mutmut_50": "walk up with <= moves past an exact tie error(n+1) == error(n) only to have the walk down (<=) come straight back to the smaller n: same n (W strictly increasing, so no plateau of three)",
@@ -102,9 +100,6 @@ EQUIVALENT = {
     "pruning.schedules.x__kept__mutmut_2": "the last-event shortcut is never taken, but the formulas are exact there: progress = n/n = 1.0, (1-s)**1.0 == 1-s and 1 - s·(1 - 0.0**3) == 1-s in IEEE arithmetic (cubic and one_shot share the second)",
     "pruning.schedules.x_density_at_step__mutmut_16": "sparsity 1.0 is refused by _check_schedule just above; for sparsity 0 the fall-through gives 1.0 - 0.0, 1.0**p or 1 - 0·(...), all exactly 1.0",
     "pruning.schedules.x_density_at_step__mutmut_19": "at step == t_end the fall-through computes _kept(schedule, (t_end - t_start)//every = n-1, n, s), the last event, which returns exactly 1.0 - sparsity, the same value",
-    "pruning.threshold.x__count_pass__mutmut_4": GPU_ONLY,
-    "pruning.threshold.x__count_pass__mutmut_7": GPU_ONLY,
-    "pruning.threshold.x__device_generator__mutmut_1": GPU_ONLY,
     "pruning.threshold.x__device_generator__mutmut_4": GPU_ONLY,
     "pruning.threshold.x__device_generator__mutmut_5": GPU_ONLY,
     "pruning.threshold.x__device_generator__mutmut_6": GPU_ONLY,
@@ -118,13 +113,17 @@ EQUIVALENT = {
     "pruning.threshold.x__device_generator__mutmut_14": GPU_ONLY,
     "pruning.threshold.x__device_generator__mutmut_15": GPU_ONLY,
     "pruning.threshold.x__device_generator__mutmut_16": GPU_ONLY,
-    "pruning.threshold.x__sample_magnitudes__mutmut_24": GPU_ONLY,
-    "pruning.threshold.x__sample_magnitudes__mutmut_28": GPU_ONLY,
-    "pruning.threshold.x__scan__mutmut_1": GPU_ONLY,
-    "pruning.threshold.x__scan__mutmut_6": GPU_ONLY,
-    "pruning.threshold.x__scan__mutmut_9": GPU_ONLY,
     "pruning.threshold.x_select_prune_masks__mutmut_40": GPU_ONLY,
     "pruning.threshold.x_select_prune_masks__mutmut_42": GPU_ONLY,
+    "pruning.threshold.x_select_prune_masks__mutmut_99":
+        "`<= 0` for `< 0`: with pruned entries exact zeros, ties_to_take >= 1 always (v is the n_prune-th smallest "
+        "|w|, so fewer than n_prune entries lie strictly below it): the guard fires only when it is negative",
+    "pruning.threshold.x_select_prune_masks__mutmut_100": "as _99 (`< 1`)",
+    "pruning.threshold.x_select_prune_masks__mutmut_136":
+        "the message of a guard no input reaches: at least ties_to_take kept entries equal v (v is the n_prune-th "
+        "smallest), so pass 2 always finds them; a negative count is reported before pass 2",
+    "pruning.threshold.x_select_prune_masks__mutmut_137": "as _136",
+    "pruning.threshold.x_select_prune_masks__mutmut_138": "as _136",
 }
 
 

@@ -43,3 +43,23 @@ def test_a_one_step_wsd_decay():
     assert [wsd_learning_rate(t, **kw) for t in range(9)] == [1.0] * 9
     assert wsd_learning_rate(9, **kw) == pytest.approx(0.1, rel=EXACT)
     assert wsd_learning_rate(50, **kw) == pytest.approx(0.1, rel=EXACT)
+
+
+def test_the_schedule_objects_the_cell_uses_pass_every_field_through():
+    # the cell asks CosineSchedule / WSDSchedule (frozen dataclasses) for each step's rate; each field must reach
+    # the function: T = 11, W = round(0.2·11) = 2 → step 0 = (0+1)/2 of 3.0; step 10 = T - 1 = min_lr = 0.25 × 3.0
+    from orchestrator.cell.lr_schedule import CosineSchedule
+
+    cosine = CosineSchedule(total_steps=11, peak_lr=3.0, warmup_fraction=0.2, min_lr_ratio=0.25)
+    assert [cosine(step) for step in range(12)] == [
+        learning_rate(step, total_steps=11, peak_lr=3.0, warmup_fraction=0.2, min_lr_ratio=0.25) for step in range(12)]
+    assert cosine(0) == 1.5 and cosine(1) == 3.0 and cosine(10) == pytest.approx(0.75, rel=EXACT)
+    # wsd: T = 20, W = 4 (step 1 = (1+1)/4 · 2.0), decay over the last round(0.25 · 20) = 5 steps from D = 15, to
+    # 0.5 × 2.0 at step 19; a trunk (T None) holds the peak for good
+    wsd = WSDSchedule(total_steps=20, peak_lr=2.0, warmup_steps=4, decay_fraction=0.25, min_lr_ratio=0.5)
+    assert [wsd(step) for step in range(21)] == [
+        wsd_learning_rate(step, total_steps=20, peak_lr=2.0, warmup_steps=4, decay_fraction=0.25, min_lr_ratio=0.5)
+        for step in range(21)]
+    assert (wsd(1), wsd(14), wsd(19)) == (pytest.approx(1.0, rel=EXACT), 2.0, pytest.approx(1.0, rel=EXACT))
+    trunk = WSDSchedule(total_steps=None, peak_lr=2.0, warmup_steps=4, decay_fraction=0.25, min_lr_ratio=0.5)
+    assert trunk(10_000) == 2.0 and trunk.decay_start is None
