@@ -10,8 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from orchestrator.study.figures import (finite_series, is_dense, panel_grid, pyplot, save_figure, window_colours,
-                                        window_label, window_of)
+from orchestrator.study.figures import (finite_series, is_dense, lr_schedule_of, panel_grid, pyplot, save_figure,
+                                        window_colours, window_label, window_of)
 
 DENSE_STYLE = {"color": "black", "ls": "--", "lw": 0.9}
 COLUMNS = 4
@@ -26,16 +26,22 @@ def _series(cells: list[dict]) -> list[tuple[dict, list[float], list[float]]]:
 
 
 def _panels(series: list) -> list[tuple[str, list, list]]:
-    """(title, pruned series, dense reference series) per panel: one per sparsity, then the dense cells of the
-    models no sparsity panel shows (all dense cells when there is no pruned cell)."""
+    """(title, pruned series, dense reference series) per panel: one per sparsity (and per learning-rate schedule,
+    when the cells used several: a cosine and a wsd curve are never drawn as one comparison, nor against the other
+    schedule's dense reference), then the dense cells of the models no sparsity panel shows (all dense cells when
+    there is no pruned cell)."""
     pruned = [s for s in series if not is_dense(s[0])]
     dense = [s for s in series if is_dense(s[0])]
+    several = len({lr_schedule_of(s[0]) for s in series}) > 1
     panels = []
-    for sparsity in sorted({float(s[0]["cell"]["sparsity"]) for s in pruned}):
-        group = [s for s in pruned if float(s[0]["cell"]["sparsity"]) == sparsity]
+    for sparsity, schedule in sorted({(float(s[0]["cell"]["sparsity"]), lr_schedule_of(s[0])) for s in pruned},
+                                     key=lambda key: (key[1] != "cosine", key)):
+        group = [s for s in pruned
+                 if (float(s[0]["cell"]["sparsity"]), lr_schedule_of(s[0])) == (sparsity, schedule)]
         models = {s[0]["cell"]["model"] for s in group}
-        panels.append((f"sparsity {sparsity:g} ({len(group)} cells)", group,
-                       [s for s in dense if s[0]["cell"]["model"] in models]))
+        name = f"sparsity {sparsity:g}, {schedule}" if several else f"sparsity {sparsity:g}"
+        panels.append((f"{name} ({len(group)} cells)", group,
+                       [s for s in dense if s[0]["cell"]["model"] in models and lr_schedule_of(s[0]) == schedule]))
     shown = {s[0]["cell"]["model"] for s in pruned}
     if any(s[0]["cell"]["model"] not in shown for s in dense):
         panels.append((f"dense cells ({len(dense)}), by model", [], dense))

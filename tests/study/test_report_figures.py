@@ -50,6 +50,25 @@ def test_loss_curves_are_faceted_by_sparsity_with_the_dense_reference_in_each_pa
     assert write_figures(_windowed_cells(), None, tmp_path, only={"loss_curves"})["loss_curves"].read_bytes()[:8] == PNG
 
 
+def test_loss_curves_of_cosine_and_wsd_cells_are_panels_of_their_own() -> None:
+    """Issue 19: a store holding both learning-rate schedules draws each in its own panels, each with the dense
+    reference of its own schedule; a store of one schedule is drawn as before (titles without the schedule)."""
+    from orchestrator.study.loss_figure import draw_loss_curves
+
+    cosine = _windowed_cells()
+    wsd = [{**c, "cell": {**c["cell"], "lr_schedule": "wsd"}, "cell_id": c["cell_id"] + "-wsd"} for c in cosine]
+    fig = draw_loss_curves(cosine + wsd)
+    axes = _labelled(fig)
+    assert [ax.get_title() for ax in axes] == ["sparsity 0.5, cosine (4 cells)", "sparsity 0.8, cosine (4 cells)",
+                                               "sparsity 0.5, wsd (4 cells)", "sparsity 0.8, wsd (4 cells)"]
+    for ax in axes:  # four windows of one schedule, and that schedule's one dense cell
+        assert sorted(line.get_linestyle() for line in ax.get_lines()) == ["-", "-", "-", "-", "--"]
+    _closed(fig)
+    fig = draw_loss_curves(wsd)
+    assert [ax.get_title() for ax in _labelled(fig)] == ["sparsity 0.5 (4 cells)", "sparsity 0.8 (4 cells)"]
+    _closed(fig)
+
+
 def test_law_curves_colour_each_cell_like_the_curve_of_its_own_token_count() -> None:
     from matplotlib.colors import to_rgba
 
