@@ -7,7 +7,8 @@ from collections.abc import Callable, Collection
 from pathlib import Path
 
 from orchestrator.study.dense_equivalence_figure import dense_equivalence
-from orchestrator.study.figures import heatmap, heatmap_table, is_post_training, journey, predicted_vs_measured
+from orchestrator.study.figures import (heatmap, heatmap_table, is_post_training, journey, lr_schedule_of,
+                                        predicted_vs_measured)
 from orchestrator.study.frontier_figure import frontier_figure
 from orchestrator.study.law_figure import law_curves
 from orchestrator.study.loss_figure import loss_curves
@@ -48,6 +49,8 @@ def write_figures(cells: list[dict], fit: dict | None, out_dir: Path,
     the order of FIGURES."""
     fit, all_cells = fit or {}, cells
     cells = [cell for cell in cells if not is_post_training(cell)]
+    law_schedule = fit.get("lr_schedule")  # the law's figures draw the cells of its learning-rate schedule only
+    law_cells = [cell for cell in cells if law_schedule is None or lr_schedule_of(cell) == law_schedule]
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     drawers: list[tuple[str, Callable[[Path], Path | None]]] = [
@@ -60,9 +63,9 @@ def write_figures(cells: list[dict], fit: dict | None, out_dir: Path,
             drawers.append((f"{HEATMAP}_{duration}",
                             lambda path, d=duration, r=rows, c=cols, g=grid: heatmap(d, r, c, g, path)))
     drawers += [
-        ("predicted_vs_measured", lambda path: predicted_vs_measured(cells, fit, path)),
-        ("law_curves", lambda path: law_curves(cells, fit, path)),
-        ("frontier", lambda path: frontier_figure(cells, fit, path)),
+        ("predicted_vs_measured", lambda path: predicted_vs_measured(law_cells, fit, path)),
+        ("law_curves", lambda path: law_curves(law_cells, fit, path)),
+        ("frontier", lambda path: frontier_figure(law_cells, fit, path)),
         ("dense_equivalence", lambda path: dense_equivalence(cells, path)),
         ("spdf", lambda path: spdf_figure(cells, path)),
         ("p2", lambda path: p2_figure(all_cells, p2_fits(all_cells), path)),

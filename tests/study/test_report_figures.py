@@ -107,6 +107,25 @@ def test_frontier_is_the_laws_lowest_loss_for_each_compute_and_every_cell_is_plo
     _closed(fig)
 
 
+def test_the_laws_figures_draw_only_the_cells_of_the_laws_learning_rate_schedule(tmp_path, monkeypatch) -> None:
+    """Issue 19: the law is fitted on one learning-rate schedule (fit.json `lr_schedule`); its figures (predicted vs
+    measured, law curves, frontier) do not draw the other schedule's cells against it."""
+    import orchestrator.study.figure_set as figure_set
+
+    drawn = {}
+    for name in ("predicted_vs_measured", "law_curves", "frontier_figure"):
+        monkeypatch.setattr(figure_set, name, lambda cells, fit, path, name=name: drawn.setdefault(name, cells))
+    cosine = make_cells()
+    wsd = [{**c, "cell": {**c["cell"], "lr_schedule": "wsd"}, "cell_id": c["cell_id"] + "-wsd"} for c in cosine]
+    figure_set.write_figures(cosine + wsd, make_fit() | {"lr_schedule": "cosine"}, tmp_path,
+                             only={"predicted_vs_measured", "law_curves", "frontier"})
+    assert set(drawn) == {"predicted_vs_measured", "law_curves", "frontier_figure"}
+    assert all([c["cell_id"] for c in cells] == [c["cell_id"] for c in cosine] for cells in drawn.values())
+    drawn.clear()
+    figure_set.write_figures(cosine + wsd, make_fit(), tmp_path, only={"frontier"})  # a fit that names none: all
+    assert len(drawn["frontier_figure"]) == 2 * len(cosine)
+
+
 def test_dense_equivalence_plots_finding_3s_own_numbers() -> None:
     from orchestrator.study.dense_equivalence import dense_equivalence_finding
     from orchestrator.study.dense_equivalence_figure import draw_dense_equivalence, equivalence_points
