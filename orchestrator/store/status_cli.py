@@ -15,6 +15,7 @@ import fcntl
 import os
 import shlex
 import sys
+from collections import Counter
 from pathlib import Path
 
 from orchestrator.store.files import SHARING_FILE, TRUNKS_FOLDER, CorruptStoreFile, read_json
@@ -92,9 +93,7 @@ def _state_lines(entries: dict[str, tuple[str, str]], width: int) -> list[str]:
 
 
 def _counts(entries: dict[str, tuple[str, str]]) -> str:
-    counts: dict[str, int] = {}
-    for state, _ in entries.values():
-        counts[state] = counts.get(state, 0) + 1
+    counts = Counter(state for state, _ in entries.values())
     return ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
 
 

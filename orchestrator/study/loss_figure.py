@@ -33,11 +33,13 @@ def _panels(series: list) -> list[tuple[str, list, list]]:
     pruned = [s for s in series if not is_dense(s[0])]
     dense = [s for s in series if is_dense(s[0])]
     several = len({lr_schedule_of(s[0]) for s in series}) > 1
+
+    def panel_of(s) -> tuple[float, str]:
+        return float(s[0]["cell"]["sparsity"]), lr_schedule_of(s[0])
+
     panels = []
-    for sparsity, schedule in sorted({(float(s[0]["cell"]["sparsity"]), lr_schedule_of(s[0])) for s in pruned},
-                                     key=lambda key: (key[1] != "cosine", key)):
-        group = [s for s in pruned
-                 if (float(s[0]["cell"]["sparsity"]), lr_schedule_of(s[0])) == (sparsity, schedule)]
+    for sparsity, schedule in sorted({panel_of(s) for s in pruned}, key=lambda key: (key[1] != "cosine", key)):
+        group = [s for s in pruned if panel_of(s) == (sparsity, schedule)]
         models = {s[0]["cell"]["model"] for s in group}
         name = f"sparsity {sparsity:g}, {schedule}" if several else f"sparsity {sparsity:g}"
         panels.append((f"{name} ({len(group)} cells)", group,

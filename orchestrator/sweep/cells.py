@@ -80,7 +80,7 @@ def record_manifest(job_configs: list[DictConfig]) -> list[Config]:
     return configs
 
 
-def record_sharing(job_configs: list[DictConfig], configs: list[Config]) -> list:
+def record_sharing(job_configs: list[DictConfig]) -> list:
     """The fork tree of the cells that share trunks, written to their sweep folder's sharing.json
     (orchestrator/sweep/trunks.py): [(where, plan)], or (the sweep folder, None) where the cells train alone: a URI
     store, or through Ray Client (the store is the cluster's, not this machine's)."""
@@ -88,11 +88,8 @@ def record_sharing(job_configs: list[DictConfig], configs: list[Config]) -> list
 
     if not job_configs:
         return []
-    if _through_ray_client(job_configs[0]):
-        folders = {f"{config.results_dir.rstrip('/')}/{config.sweep}"
-                   for config in (composed(job_config)[0] for job_config in job_configs) if config.share_trunks}
-        return [(folder, None) for folder in sorted(folders)]
-    return write_sharing(configs)
+    return write_sharing([composed(job_config)[0] for job_config in job_configs],
+                         store_is_local=not _through_ray_client(job_configs[0]))
 
 
 def _joins_a_cluster(job_config: DictConfig) -> bool:

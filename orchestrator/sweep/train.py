@@ -135,8 +135,8 @@ def start_sweep(job_configs) -> None:
     """Once Ray is up and the sweep is sure to run: the manifest (sweep.json) and, for cells that share trunks,
     the fork tree (`<results_dir>/<sweep>/sharing.json`), with what it saves printed."""
     name_cells_for_the_cluster()  # a CPU head names its GPU workers' cells as they do
-    configs = record_manifest(job_configs)
-    for where, plan in record_sharing(job_configs, configs):
+    record_manifest(job_configs)
+    for where, plan in record_sharing(job_configs):
         if plan is None:
             print(f"[orchestrator] share_trunks=true, but the cells of {where} train alone: trunks are shared on a "
                   "local store the driver writes, not on a URI store or through Ray Client", flush=True)

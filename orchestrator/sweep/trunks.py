@@ -112,10 +112,11 @@ def plan_sharing(configs: list[Config]) -> SharingPlan:
     return SharingPlan(tuple(sorted(trunks, key=lambda t: t.trunk_id)), tuple(sorted(alone)), unshared, shared)
 
 
-def write_sharing(configs: list[Config]) -> list[tuple[str, SharingPlan | None]]:
+def write_sharing(configs: list[Config], *, store_is_local: bool = True) -> list[tuple[str, SharingPlan | None]]:
     """Plan each sweep folder's cells that ask for sharing and write its `sharing.json`; returns (where, plan) per
-    folder, for the sweep to print. A URI store gets no plan: (its sweep folder, None), as its cells train alone
-    (trunks need a local store, cell/trunk.py)."""
+    folder, for the sweep to print. A store this process does not write — a URI store, or any store when
+    `store_is_local` is false (through Ray Client the store is the cluster's) — gets no plan: (its sweep folder,
+    None), as its cells train alone (trunks need a local store, cell/trunk.py)."""
     from pathlib import Path
 
     from orchestrator.store.files import write_json_atomic
@@ -128,7 +129,7 @@ def write_sharing(configs: list[Config]) -> list[tuple[str, SharingPlan | None]]
     written = []
     for (results_dir, sweep), members in by_folder.items():
         folder = f"{results_dir.rstrip('/')}/{sweep}"
-        if is_uri(results_dir):
+        if is_uri(results_dir) or not store_is_local:
             written.append((folder, None))
             continue
         where = f"{folder}/{SHARING_FILE}"
