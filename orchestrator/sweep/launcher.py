@@ -28,6 +28,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from orchestrator.launcher_config import RayLauncherConf
 from orchestrator.sweep.board import ProgressBoard
+from orchestrator.sweep.compose_once import compose_once
 from orchestrator.sweep.pool import JobPool, ray_resources
 from orchestrator.sweep.progress import SweepProgress
 
@@ -48,6 +49,7 @@ class RayCellLauncher(Launcher):
 
     def setup(self, *, hydra_context, task_function, config: DictConfig) -> None:
         self.config, self.hydra_context, self.task_function = config, hydra_context, task_function
+        self._loader = compose_once(hydra_context)  # the sweeper's check composes each job: kept for launch
 
     def _hook(self, name: str) -> Callable | None:
         """A hook named in the launcher config, else one the task function carries as an attribute."""
@@ -63,7 +65,7 @@ class RayCellLauncher(Launcher):
     def _job_configs(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> list[DictConfig]:
         configs = []
         for offset, overrides in enumerate(job_overrides):
-            sweep_config = self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))
+            sweep_config = self._loader.take(self.config, overrides)
             with open_dict(sweep_config):
                 sweep_config.hydra.job.id = initial_job_idx + offset
                 sweep_config.hydra.job.num = initial_job_idx + offset
@@ -100,6 +102,7 @@ class RayCellLauncher(Launcher):
         setup_globals()
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         configs = self._job_configs(job_overrides, initial_job_idx)
+        self._loader.forget()  # compositions of jobs this batch does not hold (none, with Hydra's sweepers)
         validate = self._hook("validate_jobs")
         if validate is not None:  # bad input stops the sweep here, before any compute
             validate(configs)
