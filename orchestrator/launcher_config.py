@@ -29,7 +29,9 @@ class RayLauncherConf:
     # Dotted paths to functions of the composed job configs. Both are optional, so any Hydra app can use this
     # launcher; when unset, the task function's attributes of the same names are used if it has them.
     validate_jobs: Optional[str] = None  # f(list[DictConfig]) -> None; raises before anything runs
-    job_resources: Optional[str] = None  # f(DictConfig) -> {"num_cpus": .., "num_gpus": ..} per job
+    # f(DictConfig) -> {"num_cpus": .., "num_gpus": ..} per job; with "ranks": k, per rank of a gang of k actors in
+    # one placement group (orchestrator/sweep/gang.py), whose lead runs the job
+    job_resources: Optional[str] = None
     job_cost: Optional[str] = None  # f(DictConfig) -> float; costliest jobs are submitted first (shorter tail)
     warm_up: Optional[str] = None  # f() -> None, run once in each pool actor as it starts (the app's imports)
     on_sweep_start: Optional[str] = None  # f(list[DictConfig]) -> None; once Ray is up, before any job is submitted
@@ -38,8 +40,9 @@ class RayLauncherConf:
     # up by Ray after max_retries (its process or node kept dying); the app records it (orchestrator-train writes
     # the cell's failed result.json)
     on_job_failed: Optional[str] = None
-    # Ray task options for every job, over what the app's job_resources hook asks (orchestrator-train: CPUs per worker
-    # thread, or train.gpus_per_worker GPUs per worker) or over {"num_cpus": 1} without a hook: e.g. {memory: 4e9},
+    # Ray actor options for every job (for each rank of a job that runs on a gang of `ranks` actors), over what the
+    # app's job_resources hook asks (orchestrator-train: a CPU per worker thread, or train.gpus_per_worker GPUs per
+    # worker, with ranks = train.workers) or over {"num_cpus": 1} without a hook: e.g. {memory: 4e9},
     # {resources: {big_node: 1}}, or num_cpus / num_gpus to overrule the hook's count.
     default_resources: dict[str, Any] = field(default_factory=dict)
     # A job asking for more of a resource than the whole cluster has (GPUs on a CPU cluster) would wait forever;

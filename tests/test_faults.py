@@ -1,6 +1,6 @@
 """Faults a long study meets: a killed driver, a full disk while saving, two sweeps over one store. Each must leave
-the store readable, lose nothing finished, and let the same command finish the job. A cell's Ray actor SIGKILLed mid-cell is
-retried on a new actor and resumes; a cell's spawned worker SIGKILLed mid-cell is in test_ray_sweep.py."""
+the store readable, lose nothing finished, and let the same command finish the job. A cell's Ray actor (or a rank of a 2-worker cell's gang)
+SIGKILLed mid-cell is retried on a new actor (gang) and resumes; a cell's spawned worker SIGKILLed mid-cell is in test_ray_sweep.py."""
 import errno
 import json
 import os
@@ -172,14 +172,15 @@ def test_killing_the_driver_mid_sweep_then_rerunning_finishes_the_sweep(tmp_path
     assert_nothing_torn(tmp_path)
 
 
-def _ray_task_running_a_job(driver_pid: int):
-    """The Ray actor process running a job (its title is `ray::JobWorker.run` while it runs one: the launcher's pool,
-    orchestrator/sweep/pool.py), among the driver's descendants (a local Ray's raylet and its workers)."""
+def _ray_task_running_a_job(driver_pid: int, title: str):
+    """The Ray actor process running a job, or a rank of it (its title is `ray::JobWorker.run` while it runs one: the
+    launcher's pool, orchestrator/sweep/pool.py; `ray::RankWorker.call` for ranks 1.. of a gang,
+    orchestrator/sweep/gang.py), among the driver's descendants (a local Ray's raylet and its workers)."""
     import psutil
 
     for process in psutil.Process(driver_pid).children(recursive=True):
         try:
-            if " ".join(process.cmdline()).startswith("ray::JobWorker.run"):
+            if " ".join(process.cmdline()).startswith(title):
                 return process
         except psutil.Error:  # gone, or a zombie
             continue
@@ -187,12 +188,17 @@ def _ray_task_running_a_job(driver_pid: int):
 
 
 @pytest.mark.slow
-def test_a_ray_task_killed_mid_cell_is_retried_and_the_cell_resumes_from_its_checkpoint(tmp_path):
+@pytest.mark.parametrize("workers, title", [(1, "ray::JobWorker.run"), (2, "ray::RankWorker.call")],
+                         ids=["the cell's actor", "rank 1 of a 2-worker cell's gang"])
+def test_a_ray_task_killed_mid_cell_is_retried_and_the_cell_resumes_from_its_checkpoint(tmp_path, workers, title):
     """The process Ray runs a cell in dies (SIGKILL: the OOM killer, a preempted node) after the cell's first
-    checkpoint: the pool retries the job (hydra.launcher.max_retries) on a new actor, and the cell resumes there."""
+    checkpoint: the pool retries the job (hydra.launcher.max_retries) on a new actor, and the cell resumes there.
+    A 2-worker cell's rank 1 (a process of its gang) dying takes the gang with it, and the cell resumes on a new
+    one with the same losses as the cell trained without a fault."""
     store, output = tmp_path / "store", tmp_path / "output.txt"
-    overrides = [*TINY, *RAY, "budget.dense_steps=200", "train.checkpoint_every=20", "pruning=geometric",
-                 "pruning.sparsity=0.5", f"results_dir={store}"]
+    one_cell = [*TINY, "budget.dense_steps=200", "train.checkpoint_every=20", "pruning=geometric",
+                "pruning.sparsity=0.5", f"train.workers={workers}"]
+    overrides = [*one_cell, *RAY, f"results_dir={store}"]
     with output.open("w") as sink:
         driver = subprocess.Popen(train_command(*overrides), cwd=REPO, env=ENV, stdout=sink, stderr=subprocess.STDOUT,
                                   start_new_session=True)
@@ -200,7 +206,7 @@ def test_a_ray_task_killed_mid_cell_is_retried_and_the_cell_resumes_from_its_che
         checkpointed = lambda: any(c.joinpath("checkpoints", "latest").exists()  # noqa: E731
                                    for c in cells(store).values())
         assert _wait_for(checkpointed, timeout=300), "the cell never checkpointed:\n" + output.read_text()[-3000:]
-        task = _ray_task_running_a_job(driver.pid)
+        task = _ray_task_running_a_job(driver.pid, title)
         assert task is not None, "no Ray task runs the cell"
         assert not any(c.joinpath("result.json").exists() for c in cells(store).values()), "killed too late"
         task.kill()
@@ -218,3 +224,6 @@ def test_a_ray_task_killed_mid_cell_is_retried_and_the_cell_resumes_from_its_che
     assert result["status"] == "done"
     assert result["resumed_from_steps"] and result["resumed_from_steps"][0] % 20 == 0, result["resumed_from_steps"]
     assert_nothing_torn(store)
+    if workers > 1:
+        whole = run_cell(*build(one_cell + [f"results_dir={tmp_path / 'whole'}"])).result
+        assert (result["final_loss"], result["val_loss"]) == (whole["final_loss"], whole["val_loss"])

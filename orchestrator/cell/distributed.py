@@ -18,9 +18,9 @@ from orchestrator.config import Config, resolved_precision
 COMPILE_BACKEND = "inductor"  # torch.compile's default; tests of the code path use a backend that compiles faster
 
 
-def free_port() -> int:
+def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
+        sock.bind((host, 0))
         return sock.getsockname()[1]
 
 
@@ -29,6 +29,7 @@ class WorkerPlace:
     rank: int
     world_size: int
     master_port: int
+    master_addr: str = "127.0.0.1"  # rank 0's host: another node's address when a gang spans nodes
 
     @property
     def is_main(self) -> bool:
@@ -55,8 +56,10 @@ def ensure_process_group(place: WorkerPlace, device: torch.device) -> None:
         if torch.distributed.get_world_size() != place.world_size:
             raise RuntimeError("this process already belongs to a process group of another world size")
         return
-    os.environ.update(RANK=str(place.rank), LOCAL_RANK=str(place.rank), WORLD_SIZE=str(place.world_size),
-                      LOCAL_WORLD_SIZE=str(place.world_size), MASTER_ADDR="127.0.0.1",
+    # DeepSpeed puts the engine on cuda:LOCAL_RANK: the device this rank resolved (a gang's rank sees its own GPU)
+    local_rank = device.index if device.type == "cuda" else place.rank
+    os.environ.update(RANK=str(place.rank), LOCAL_RANK=str(local_rank), WORLD_SIZE=str(place.world_size),
+                      LOCAL_WORLD_SIZE=str(place.world_size), MASTER_ADDR=place.master_addr,
                       MASTER_PORT=str(place.master_port))
     backend = "nccl" if device.type == "cuda" else "gloo"
     if device.type == "cpu":

@@ -26,6 +26,7 @@ from orchestrator.cell.distributed import WorkerPlace, free_port
 from orchestrator.cell.job import CellJob
 from orchestrator.cell.job_clock import job_started_at
 from orchestrator.cell.p2_base import base_config, base_summary
+from orchestrator.cell.peers import PeerRanks, peer_ranks
 from orchestrator.cell.preflight import as_finetune_error, check_finetune_split
 from orchestrator.cell.progress_report import REPORT_EVERY_S, ProgressReporter, ProgressSink, SharedProgress
 from orchestrator.cell.result import failed_result
@@ -95,6 +96,12 @@ def _worker_entry(rank: int, world_size: int, port: int, job: CellJob, stop_afte
     _die_with_parent(parent_pid)
     with cell_log(job.paths.root, rank):
         run_worker(WorkerPlace(rank, world_size, port), job, stop_after_step, shared)
+
+
+def _peer_entry(rank: int, place: WorkerPlace, job: CellJob, stop_after_step: int | None) -> None:
+    """Rank `rank` of a cell, in a process of the gang that rank 0 leads (orchestrator/cell/peers.py)."""
+    with cell_log(job.paths.root, rank):
+        run_worker(replace(place, rank=rank), job, stop_after_step, None)
 
 
 def run_cell(config: Config, resolved: dict, *, stop_after_step: int | None = None,
@@ -230,7 +237,8 @@ def _trained_trunk(config: Config, resolved: dict, paths: CellPaths, plan: Plan,
 
 
 def _run_worker_group(job: CellJob, stop_after_step: int | None, report: ProgressSink | None) -> str | None:
-    """One worker in this process, or `train.workers` spawned processes. A spawned worker killed by a signal (OOM
+    """One worker in this process; or rank 0 here and the others on the gang this process leads in a sweep's pool;
+    or `train.workers` spawned processes. A spawned worker killed by a signal (OOM
     killer, preemption, a crash) restarts the group from the last checkpoint, up to train.max_restarts times; a
     worker that raised is not retried. A spawned rank 0's progress reaches `report` through shared memory, relayed
     from here while the group runs."""
@@ -238,6 +246,9 @@ def _run_worker_group(job: CellJob, stop_after_step: int | None, report: Progres
     if world_size == 1:
         with cell_log(job.paths.root, 0):
             return run_worker(WorkerPlace(0, 1, free_port()), job, stop_after_step, report)
+    peers = peer_ranks(world_size)
+    if peers is not None:
+        return _run_on_peers(peers, job, stop_after_step, report)
     shared = SharedProgress() if report is not None else None
     relay = ProgressReporter(report, every_s=0.0)  # never raises: a sink that fails is dropped
     for attempt in range(restarts + 1):
@@ -255,6 +266,26 @@ def _run_worker_group(job: CellJob, stop_after_step: int | None, report: Progres
                 raise
             print(f"[orchestrator] cell {job.cell_id}: worker {error.error_index} died ({error.signal_name}); "
                   f"restarting from the last checkpoint ({attempt + 1}/{restarts})", flush=True)
+    return _interrupted(job, stop_after_step)
+
+
+def _run_on_peers(peers: PeerRanks, job: CellJob, stop_after_step: int | None,
+                  report: ProgressSink | None) -> str | None:
+    """Rank 0 in this process, ranks 1..k-1 in the gang's other processes, on the process group they keep from cell
+    to cell (no group to spawn). A cell that raises here breaks the gang up: its group may be stuck mid-collective."""
+    place = WorkerPlace(0, peers.world_size, peers.master_port, peers.master_addr)
+    try:
+        others = peers.start(_peer_entry, (place, job, stop_after_step))
+        with cell_log(job.paths.root, 0):
+            run_worker(place, job, stop_after_step, report)
+        others.wait()
+    except BaseException:
+        peers.break_up()
+        raise
+    return _interrupted(job, stop_after_step)
+
+
+def _interrupted(job: CellJob, stop_after_step: int | None) -> str | None:
     return "interrupted" if stop_after_step is not None and not job.paths.result.exists() else None
 
 

@@ -158,13 +158,13 @@ def _check_each_once(job_configs: list[DictConfig], configs: list[Config], key, 
 
 
 def cell_resources(job_config: DictConfig) -> dict:
-    """CPUs for every worker thread, or train.gpus_per_worker GPUs per worker (a fraction lets cells share a GPU);
-    `device=auto` means GPUs when the cluster has any."""
+    """One worker's Ray resources: a CPU per thread, or train.gpus_per_worker GPUs (a fraction lets cells share a
+    GPU); `device=auto` means GPUs when the cluster has any. `ranks`: train.workers > 1 runs the cell on a gang of
+    that many warm processes (orchestrator/sweep/gang.py), each with these resources."""
     train = job_config.train
     wants_gpu = train.device == "cuda" or (train.device == "auto" and _cluster_has_gpus())
-    if wants_gpu:
-        return {"num_cpus": train.workers, "num_gpus": train.workers * train.gpus_per_worker}
-    return {"num_cpus": train.workers * (train.threads or 1)}
+    one = {"num_cpus": 1, "num_gpus": train.gpus_per_worker} if wants_gpu else {"num_cpus": train.threads or 1}
+    return one | ({"ranks": train.workers} if train.workers > 1 else {})
 
 
 def _cluster_has_gpus() -> bool:

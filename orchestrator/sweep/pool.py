@@ -8,6 +8,9 @@ after job in the same process. When its shape has no job left it is let go, whic
 actors of other shapes (their creation waits in Ray's queue until then: never a deadlock, since an idle actor is
 always either given a job or let go).
 
+A job whose options say `ranks: k` (k > 1) gets a gang instead of an actor: k actors in one placement group that
+keep their processes, and the process group their first job makes, from job to job (orchestrator/sweep/gang.py).
+
 Faults keep the guarantees of Ray's task retries: an actor whose process or node dies takes its job with it; the
 job goes back to the front of its queue (up to `max_retries` times; it resumes from its checkpoint) on a new actor,
 and after that it is handed to `on_error`. A job that raises is the job's own failure (its JobReturn): the actor
@@ -21,19 +24,33 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
+from orchestrator.sweep.gang import Member, new_gang
 from orchestrator.sweep.job import run_one_job
 
 
 class JobWorker:
-    """One warm process: the app's warm-up once, then jobs one at a time (`work`: run_one_job, for the launcher)."""
+    """One warm process: the app's warm-up once, then jobs one at a time (`work`: run_one_job, for the launcher).
+    With `others` (a gang's ranks 1..k-1, orchestrator/sweep/gang.py) it leads them: its jobs' cells run their
+    ranks there."""
 
-    def __init__(self, warm_up: Callable[[], None] | None, work: Callable[..., Any]) -> None:
+    def __init__(self, warm_up: Callable[[], None] | None, work: Callable[..., Any],
+                 others: list | None = None) -> None:
         if warm_up is not None:
             warm_up()
-        self._work = work
+        self._work, self._peers = work, None
+        if others:
+            from orchestrator.cell.peers import set_peer_ranks
+            from orchestrator.sweep.gang import GangPeers
+
+            self._peers = GangPeers(others)
+            set_peer_ranks(self._peers)
 
     def run(self, *args: Any) -> Any:
         return self._work(*args)
+
+    def sound(self) -> bool:
+        """False once a job broke up the gang this actor leads: the pool replaces the gang."""
+        return self._peers is None or self._peers.sound
 
 
 def shape_of(options: dict) -> str:
@@ -41,11 +58,24 @@ def shape_of(options: dict) -> str:
     return json.dumps(options, sort_keys=True)
 
 
-def ray_resources(options: dict) -> dict:
-    """Actor or task options (num_cpus, num_gpus, resources={...}) as Ray's resource names and amounts."""
-    named = {"CPU": options.get("num_cpus", 1), "GPU": options.get("num_gpus", 0)}
+def ranks_of(options: dict) -> int:
+    """How many processes a job runs on at once (`ranks` in its options: a gang of that many actors; default 1)."""
+    return int(options.get("ranks", 1))
+
+
+def rank_options(options: dict) -> dict:
+    """One rank's Ray actor options: the job's options without `ranks`."""
+    return {k: v for k, v in options.items() if k != "ranks"}
+
+
+def ray_resources(options: dict, *, per_rank: bool = False) -> dict:
+    """Actor or task options (num_cpus, num_gpus, memory, resources={...}) as Ray's resource names and amounts:
+    for all of a job's ranks, or for one (a placement group's bundle)."""
+    named = {"CPU": options.get("num_cpus", 1), "GPU": options.get("num_gpus", 0),
+             "memory": options.get("memory", 0)}
     named.update(options.get("resources", {}))
-    return {k: v for k, v in named.items() if v}
+    ranks = 1 if per_rank else ranks_of(options)
+    return {k: v * ranks for k, v in named.items() if v}
 
 
 def fits(options: dict, cluster: dict[str, float]) -> int:
@@ -77,8 +107,8 @@ class JobPool:
         self._job_args, self._warm_up, self._work = job_args, warm_up, work
         self._reuse, self._max_retries = reuse, max_retries
         self._shapes: dict[str, Shape] = {}
-        self._idle: dict[str, list] = {}  # per shape: actors without a job
-        self._running: dict[Any, tuple[int, Any, str]] = {}  # ref -> (job, actor, shape)
+        self._idle: dict[str, list[Member]] = {}  # per shape: members without a job
+        self._running: dict[Any, tuple[int, Member, str]] = {}  # ref -> (job, member, shape)
         self._retries: Counter = Counter()
         cluster = ray.cluster_resources()
         for index in order:
@@ -98,10 +128,15 @@ class JobPool:
         """Jobs not yet ended: queued or running."""
         return len(self._running) + sum(len(shape.queue) for shape in self._shapes.values())
 
-    def _new_actor(self, key: str):
-        self._shapes[key].actors += 1
-        return self._actor_class.options(**self._shapes[key].options, max_restarts=0,
-                                         max_concurrency=1).remote(self._warm_up, self._work)
+    def _new_actor(self, key: str) -> Member:
+        shape = self._shapes[key]
+        shape.actors += 1
+        options, ranks = rank_options(shape.options), ranks_of(shape.options)
+        if ranks > 1:
+            return new_gang(self._actor_class, options, ranks, ray_resources(shape.options, per_rank=True),
+                            self._warm_up, self._work)
+        return Member(self._actor_class.options(**options, max_restarts=0,
+                                                max_concurrency=1).remote(self._warm_up, self._work))
 
     def _dispatch(self, key: str) -> None:
         """Give this shape's queued jobs to its idle actors, creating actors up to its limit; let idle actors go when
@@ -110,21 +145,30 @@ class JobPool:
         while shape.queue and (idle or shape.actors < shape.limit):
             actor = idle.pop() if idle else self._new_actor(key)
             index = shape.queue.popleft()
-            self._running[actor.run.remote(*self._job_args(index))] = (index, actor, key)
+            self._running[actor.lead.run.remote(*self._job_args(index))] = (index, actor, key)
         if not shape.queue:
             while idle:
                 self._let_go(key, idle.pop())
 
-    def _release(self, key: str, actor) -> None:
-        """An actor whose job ended: idle for the next one, or let go (reuse=False: a fresh process per job)."""
-        if self._reuse:
+    def _release(self, key: str, actor: Member) -> None:
+        """A member whose job ended: idle for the next one, or let go (reuse=False: a fresh process per job; a gang
+        that a failed cell broke up)."""
+        if self._reuse and self._sound(actor):
             self._idle.setdefault(key, []).append(actor)
         else:
             self._let_go(key, actor)
 
-    def _let_go(self, key: str, actor) -> None:
+    def _sound(self, actor: Member) -> bool:
+        if not actor.others:
+            return True
+        try:
+            return self._ray.get(actor.lead.sound.remote())
+        except self._ray.exceptions.RayActorError:
+            return False
+
+    def _let_go(self, key: str, actor: Member) -> None:
         self._shapes[key].actors -= 1
-        self._ray.kill(actor, no_restart=True)
+        actor.kill()
 
     def poll(self, timeout: float) -> list[tuple[int, Any, BaseException | None]]:
         """Wait up to `timeout` s for jobs to end; [(job, its return value, None) or (job, None, the error that ended
@@ -139,7 +183,7 @@ class JobPool:
             try:
                 value = self._ray.get(ref)
             except self._ray.exceptions.RayActorError as error:  # its process or node died: the actor is gone
-                shape.actors -= 1
+                self._let_go(key, actor)  # and with it a gang's other ranks
                 if self._retries[index] < self._max_retries:
                     self._retries[index] += 1
                     shape.queue.appendleft(index)  # resumes from its checkpoint on a new actor
