@@ -10,7 +10,8 @@ where "wall" is the whole command (Ray start, composition, validation, the pool'
 that ends every sweep) and cells run at once = Ray's CPUs ÷ CPUs per cell. The same overhead is also given for the
 cells only: wall = the command's start → the last result.json written (before the report); and the report's own
 share of the whole command (target ≤ 5 %). Then it reruns the same command, which trains nothing, and times it.
-With --trivial N it also runs N cells of a few steps each (the pico preset, 4 dense steps, seeds 0..N-1) and gives
+With --gang N it also runs N 2-worker cells (pico) on the pool's gangs and gives their set-up time. With --trivial N
+it also runs N cells of a few steps each (the pico preset, 4 dense steps, seeds 0..N-1) and gives
 the overhead per cell: (wall × cells at once − Σ train) ÷ N, whole command included (target ≤ 0.3 s).
 
     .venv/bin/python benchmarks/bench_sweep.py [--cpus 2] [--trivial 200] [--override KEY=VALUE ...] [--json PATH]
@@ -78,10 +79,31 @@ def trivial_figure(count: int, cpus: int) -> Figure:
                   Target("<=", 0.3, "<= 0.3 s"))
 
 
+def gang_figures(count: int, cpus: int) -> list[Figure]:
+    """Set-up of 2-worker cells (job start -> first step) on the pool's gangs: the first cell of a gang makes its
+    process group, the later ones reuse it (orchestrator/sweep/gang.py)."""
+    _, _, timings, _ = run_sweep(cpus, ["experiment=micro_cell", "model=pico", "budget.dense_steps=40",
+                                        "train.workers=2", "train.batch_size=8", "train.threads=1",
+                                        "train.eval_every=40", "train.checkpoint_every=40", "train.log_every=10",
+                                        f"seed=range(0,{count})"], None)
+    timings.sort(key=lambda t: t["job_started_at"])
+    setup = [t["first_step_at"] - t["job_started_at"] for t in timings]
+    gangs = max(1, cpus // 2)
+    later = statistics.median(setup[gangs:])
+    return [
+        Figure(f"2-worker cell set-up on a warm gang (median of {len(setup) - gangs} cells)", later,
+               f"{later:.2f} s", f"max {max(setup[gangs:]):.2f} s; job start -> first step, process group kept",
+               Target("<=", 0.5, "<= 0.5 s")),
+        Figure("2-worker cell set-up, a gang's first cell (makes the process group)", max(setup[:gangs]),
+               f"{max(setup[:gangs]):.2f} s", f"{gangs} gang(s) at once on {cpus} CPUs"),
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cpus", type=int, default=os.cpu_count())
     parser.add_argument("--trivial", type=int, default=0, help="also run a sweep of this many trivial cells")
+    parser.add_argument("--gang", type=int, default=0, help="also run this many 2-worker cells on the pool's gangs")
     parser.add_argument("--override", action="append", default=[],
                         help="extra Hydra override for the sweep (e.g. budget.tokens_per_param=0.25,0.5)")
     add_json_option(parser)
@@ -111,6 +133,8 @@ def main() -> None:
     ]
     if args.trivial:
         figures.append(trivial_figure(args.trivial, args.cpus))
+    if args.gang:
+        figures.extend(gang_figures(args.gang, args.cpus))
     publish(BenchmarkResult("sweep", figures, notes=[
         f"{os.cpu_count()} cores; Ray CPUs {args.cpus}; {len(timings)} cells; wall {ended - started:.1f} s"
         + (f"; overrides {' '.join(args.override)}" if args.override else "")]), args.json)
