@@ -48,6 +48,7 @@ BENCHMARKS = (
               ("--override", "budget.tokens_per_param=0.25,0.5", "--trivial", "4", "--gang", "2")),
     Benchmark("pool_memory", "bench_pool_memory.py", (), ("--cells", "3", "--steps", "10")),
     Benchmark("sharing", "bench_sharing.py", (), ("--tokens-per-param", "5", "--sparsities", "0.8")),
+    Benchmark("sparse_matmul", "bench_sparse_matmul.py", ("--repeats", "5"), ("--repeats", "1", "--presets", "micro")),
     Benchmark("worker_group", "bench_worker_group.py", ("--repeats", "3"), ("--repeats", "1")),
     Benchmark("data", "bench_data.py", (), ("--shard-tokens", "2_000_000", "--repeats", "1")),
     Benchmark("gpu", "bench_gpu.py", (), ("--dense-steps", "40", "--bare-steps", "40")),
