@@ -160,11 +160,15 @@ def _check_each_once(job_configs: list[DictConfig], configs: list[Config], key, 
 def cell_resources(job_config: DictConfig) -> dict:
     """One worker's Ray resources: a CPU per thread, or train.gpus_per_worker GPUs (a fraction lets cells share a
     GPU); `device=auto` means GPUs when the cluster has any. `ranks`: train.workers > 1 runs the cell on a gang of
-    that many warm processes (orchestrator/sweep/gang.py), each with these resources."""
+    that many warm processes (orchestrator/sweep/gang.py), each with these resources, spread over nodes when one
+    is too small, unless the store is a URI (`placement`)."""
     train = job_config.train
     wants_gpu = train.device == "cuda" or (train.device == "auto" and _cluster_has_gpus())
     one = {"num_cpus": 1, "num_gpus": train.gpus_per_worker} if wants_gpu else {"num_cpus": train.threads or 1}
-    return one | ({"ranks": train.workers} if train.workers > 1 else {})
+    if train.workers == 1:
+        return one
+    # a URI store's cell folder is a stage on rank 0's node, where every rank writes its checkpoint shards: one node
+    return one | {"ranks": train.workers} | ({"placement": "STRICT_PACK"} if is_uri(job_config.results_dir) else {})
 
 
 def _cluster_has_gpus() -> bool:

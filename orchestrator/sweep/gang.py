@@ -138,12 +138,13 @@ class Member:
 
 
 def new_gang(lead_class, options: dict, ranks: int, bundle: dict, warm_up: Callable[[], None] | None,
-             work: Callable[..., Any]) -> Member:
-    """k = `ranks` actors, each with `options` (one rank's Ray options) in its bundle of one placement group."""
+             work: Callable[..., Any], strategy: str = "PACK") -> Member:
+    """k = `ranks` actors, each with `options` (one rank's Ray options) in its bundle of one placement group
+    (`strategy`: PACK, or STRICT_PACK to keep the ranks on one node)."""
     import ray
     from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
-    group = ray.util.placement_group([dict(bundle) for _ in range(ranks)], strategy="PACK")
+    group = ray.util.placement_group([dict(bundle) for _ in range(ranks)], strategy=strategy)
     placed = lambda index: {**options, "max_restarts": 0, "max_concurrency": 1,  # noqa: E731
                             "scheduling_strategy": PlacementGroupSchedulingStrategy(
                                 placement_group=group, placement_group_bundle_index=index)}

@@ -63,9 +63,12 @@ def ranks_of(options: dict) -> int:
     return int(options.get("ranks", 1))
 
 
+GANG_KEYS = ("ranks", "placement")  # a job's options that shape its gang, not its actors
+
+
 def rank_options(options: dict) -> dict:
-    """One rank's Ray actor options: the job's options without `ranks`."""
-    return {k: v for k, v in options.items() if k != "ranks"}
+    """One rank's Ray actor options: the job's options without `ranks` and `placement`."""
+    return {k: v for k, v in options.items() if k not in GANG_KEYS}
 
 
 def ray_resources(options: dict, *, per_rank: bool = False) -> dict:
@@ -134,7 +137,7 @@ class JobPool:
         options, ranks = rank_options(shape.options), ranks_of(shape.options)
         if ranks > 1:
             return new_gang(self._actor_class, options, ranks, ray_resources(shape.options, per_rank=True),
-                            self._warm_up, self._work)
+                            self._warm_up, self._work, strategy=shape.options.get("placement", "PACK"))
         return Member(self._actor_class.options(**options, max_restarts=0,
                                                 max_concurrency=1).remote(self._warm_up, self._work))
 

@@ -40,7 +40,10 @@ def lead_job(index: int, how: str) -> dict:
     except BaseException:
         peers.break_up()
         raise
-    return {"lead": os.getpid(), "address": (peers.master_addr, peers.master_port)}
+    from ray.util.placement_group import get_current_placement_group, placement_group_table
+
+    return {"lead": os.getpid(), "address": (peers.master_addr, peers.master_port),
+            "strategy": placement_group_table(get_current_placement_group())["strategy"]}
 
 
 def run_all(pool: JobPool) -> dict:
@@ -72,14 +75,16 @@ def test_a_gang_warms_up_once_and_runs_job_after_job_on_the_same_processes(local
     assert {ended[i]["lead"] for i in range(3)} == {ended[0]["lead"]}, "one lead process for every job"
     assert len({ended[i]["address"] for i in range(3)}) == 1, "one process group address: never re-created"
     assert len(list(local_ray.glob("warm-*"))) == 2, "the lead and rank 1 warmed up once each"
+    assert ended[0]["strategy"] == "PACK", "ranks spread over nodes only when one node is too small"
 
 
 def test_a_rank_that_dies_has_its_job_retried_on_a_new_gang(local_ray):
-    pool = JobPool(options={7: GANG}, order=[7], job_args=lambda i: (i, "die"), warm_up=None, reuse=True,
-                   max_retries=1, work=lead_job)
+    pool = JobPool(options={7: GANG | {"placement": "STRICT_PACK"}}, order=[7], job_args=lambda i: (i, "die"),
+                   warm_up=None, reuse=True, max_retries=1, work=lead_job)
     ended = run_all(pool)
     pool.close()
     assert isinstance(ended[7], dict), ended  # the first gang's rank 1 died; the second gang finished the job
+    assert ended[7]["strategy"] == "STRICT_PACK", "a job's placement reaches its gang's placement group"
     assert (local_ray / "died-7").exists()
 
 

@@ -21,6 +21,9 @@ def test_a_fraction_of_a_gpu_per_worker_packs_cells_on_one_gpu():
                                                  "train.batch_size=16"]))
     assert two_workers == {"num_cpus": 3, "ranks": 2}  # per worker: a gang of 2 actors (orchestrator/sweep/gang.py)
     assert ray_resources(two_workers) == {"CPU": 6} and ray_resources(two_workers, per_rank=True) == {"CPU": 3}
+    # a URI store stages the cell on rank 0's node, where every rank writes: the gang stays on one node
+    assert cell_resources(compose(TINY + ["train.device=cpu", "train.workers=2", "train.batch_size=16",
+                                          "results_dir=s3://bucket/store"]))["placement"] == "STRICT_PACK"
 
 
 @pytest.mark.parametrize("value", ["0", "1.5", "-0.5"])
