@@ -29,7 +29,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from orchestrator.launcher_config import RayLauncherConf
 from orchestrator.sweep.board import ProgressBoard
 from orchestrator.sweep.compose_once import compose_once
-from orchestrator.sweep.pool import JobPool, ray_resources
+from orchestrator.sweep.pool import JobPool, why_unschedulable
 from orchestrator.sweep.progress import SweepProgress
 
 log = logging.getLogger(__name__)
@@ -72,17 +72,18 @@ class RayCellLauncher(Launcher):
             configs.append(sweep_config)
         return configs
 
-    def _job_shapes(self, configs: list[DictConfig], cluster: dict) -> tuple[dict[int, dict], dict[int, Exception]]:
-        """({job: its Ray options}, in submission order, {job: why it is refused}): a job asking for more of a resource
-        than the whole cluster has is refused, unless allow_infeasible."""
+    def _job_shapes(self, configs: list[DictConfig], cluster: dict,
+                    nodes: list[dict]) -> tuple[dict[int, dict], dict[int, Exception]]:
+        """({job: its Ray options}, in submission order, {job: why it is refused}): a job Ray could never place (more
+        of a resource than the whole cluster has, or than any node has for what must share a node) is refused,
+        unless allow_infeasible."""
         sizing = self._hook("job_resources")
         options, infeasible = {}, {}
         for index in self._submission_order(configs):
             resources = job_options(sizing, configs[index], self.settings.default_resources)
-            missing = {k: v for k, v in ray_resources(resources).items() if v > cluster.get(k, 0)}
-            if missing and not self.settings.allow_infeasible:
-                infeasible[index] = RuntimeError(f"job #{index} asks for {resources}, more than the whole cluster "
-                                                 f"has ({ {k: cluster.get(k, 0) for k in missing} })")
+            why = why_unschedulable(resources, cluster, nodes)
+            if why and not self.settings.allow_infeasible:
+                infeasible[index] = RuntimeError(f"job #{index} asks for {resources}: {why}")
             else:
                 options[index] = resources
         return options, infeasible
@@ -121,7 +122,8 @@ class RayCellLauncher(Launcher):
         log.info(f"Launching {len(configs)} jobs on Ray ({ray.get_runtime_context().gcs_address})")
         board_name = f"sweep-progress-{uuid.uuid4().hex[:12]}"  # jobs find it by name (the driver holds it alive)
         board = ray.remote(num_cpus=0)(ProgressBoard).options(name=board_name).remote()
-        options, infeasible = self._job_shapes(configs, ray.cluster_resources())
+        nodes = [node["Resources"] for node in ray.nodes() if node.get("Alive")]
+        options, infeasible = self._job_shapes(configs, ray.cluster_resources(), nodes)
         pool = JobPool(options=options, order=list(options), warm_up=self._hook("warm_up"),
                        reuse=self.settings.reuse_processes, max_retries=self.settings.max_retries,
                        job_args=lambda index: (state, self.hydra_context, self.task_function, configs[index],

@@ -81,6 +81,20 @@ def ray_resources(options: dict, *, per_rank: bool = False) -> dict:
     return {k: v * ranks for k, v in named.items() if v}
 
 
+def why_unschedulable(options: dict, cluster: dict[str, float], nodes: list[dict[str, float]]) -> str | None:
+    """Why Ray could never place a job with these options, or None: more of a resource than the whole cluster has,
+    or a part that must sit on one node (an actor; a gang's rank; a STRICT_PACK gang whole) larger than every node."""
+    missing = {k: cluster.get(k, 0) for k, v in ray_resources(options).items() if v > cluster.get(k, 0)}
+    if missing:
+        return f"more than the whole cluster has ({missing})"
+    whole = ranks_of(options) == 1 or options.get("placement") == "STRICT_PACK"
+    part = ray_resources(options, per_rank=not whole)
+    if nodes and not any(all(node.get(k, 0) >= v for k, v in part.items()) for node in nodes):
+        what = "the job" if ranks_of(options) == 1 else ("its gang" if whole else "each of its ranks")
+        return f"{what} needs {part} on one node, more than any node has"
+    return None
+
+
 def fits(options: dict, cluster: dict[str, float]) -> int:
     """How many actors with these options the whole cluster holds at once (at least 1: a job asking for more than
     the cluster has is refused before it gets here, unless an autoscaler is expected to add nodes)."""

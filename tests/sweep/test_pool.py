@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.sweep.pool import JobPool, fits
+from orchestrator.sweep.pool import JobPool, fits, why_unschedulable
 
 
 def test_fits_counts_the_actors_of_a_shape_the_cluster_holds_at_once():
@@ -18,6 +18,21 @@ def test_fits_counts_the_actors_of_a_shape_the_cluster_holds_at_once():
     assert fits({"num_cpus": 1, "num_gpus": 0.25}, {"CPU": 16.0, "GPU": 1.0}) == 4
     assert fits({"num_cpus": 1, "resources": {"big_node": 1}}, {"CPU": 8.0, "big_node": 3.0}) == 3
     assert fits({"num_cpus": 4}, {"CPU": 2.0}) == 1  # more than the cluster: an autoscaler's case (allowed to wait)
+
+
+def test_a_job_ray_could_never_place_is_named_with_the_reason():
+    two_nodes, cluster = [{"CPU": 2.0}, {"CPU": 2.0}], {"CPU": 4.0}
+    assert why_unschedulable({"num_cpus": 2}, cluster, two_nodes) is None
+    assert "more than the whole cluster has ({'CPU': 4.0})" in why_unschedulable({"num_cpus": 5}, cluster, two_nodes)
+    assert "the job needs {'CPU': 3} on one node" in why_unschedulable({"num_cpus": 3}, cluster, two_nodes)
+    # a gang of 2 ranks of 2 CPUs spans the two nodes; kept on one node (STRICT_PACK) it fits nowhere
+    assert why_unschedulable({"num_cpus": 2, "ranks": 2}, cluster, two_nodes) is None
+    assert "its gang needs {'CPU': 4} on one node" in why_unschedulable(
+        {"num_cpus": 2, "ranks": 2, "placement": "STRICT_PACK"}, cluster, two_nodes)
+    assert "each of its ranks needs {'CPU': 3}" in why_unschedulable({"num_cpus": 3, "ranks": 2},
+                                                                      {"CPU": 8.0}, [{"CPU": 2.0}] * 4)
+    gpus = [{"CPU": 8.0, "GPU": 1.0}, {"CPU": 8.0, "GPU": 1.0}]
+    assert why_unschedulable({"num_cpus": 1, "num_gpus": 1, "ranks": 2}, {"CPU": 16.0, "GPU": 2.0}, gpus) is None
 
 
 def warm_up() -> None:
