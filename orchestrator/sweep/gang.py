@@ -6,9 +6,11 @@ run ranks 1..k-1 of each of its cells when the lead asks (`GangPeers`, installed
 `PeerRanks`, orchestrator/cell/peers.py). The k processes join one process group at their first cell and keep it
 for every later one: DeepSpeed caches groups, so a group is never re-created inside a process.
 
-Faults: a rank that dies or raises while the lead trains ends the lead's process after a grace period (its
-collective would otherwise wait forever); the pool then lets the whole gang go and retries the job on a new one,
-from its checkpoint. A cell that raises in the lead breaks the gang up: the pool replaces it before the next job.
+Faults: a rank whose process or node dies while the lead trains ends the lead's process at once (rank 0's
+collective would otherwise wait forever, or fail as if the cell had); the pool then lets the whole gang go and
+retries the job on a new one, from its checkpoint, as a spawned worker group restarts. A rank that raises while rank
+0 trains on ends it too, after a grace period in which rank 0 may fail by itself and record the cell. A cell that
+raises in the lead breaks the gang up: the pool replaces it before the next job.
 """
 from __future__ import annotations
 
