@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 GRACE_S = 10.0  # a rank that raised waits this long for rank 0 to fail too (and record the cell) before ending it
-DEATH_NOTICE_S = 3.0  # when rank 0 fails, how long it looks for a rank that died (its failure is then only an echo)
+DEATH_NOTICE_S = 2.0  # when rank 0 fails, how long it looks for a rank that died (its failure is then only an echo)
 
 
 class RankWorker:
