@@ -138,8 +138,9 @@ def _wait_for(predicate, timeout: float) -> bool:
 @pytest.mark.slow
 def test_killing_the_driver_mid_sweep_then_rerunning_finishes_the_sweep(tmp_path):
     # a short cell and a long one run at once (2 CPUs); the driver dies once the short one is done and the long
-    # one has a checkpoint
-    overrides = [*TINY, *RAY, "budget.dense_steps=40,160", "train.checkpoint_every=10", "pruning=geometric",
+    # one has a checkpoint. The long one must outlast the seconds its actor may live on after the kill (at 160 dense
+    # steps it once finished there, and the rerun had nothing left to resume)
+    overrides = [*TINY, *RAY, "budget.dense_steps=40,400", "train.checkpoint_every=10", "pruning=geometric",
                  "pruning.sparsity=0.5", f"results_dir={tmp_path}", "wandb.mode=offline"]
     driver = subprocess.Popen(train_command(*overrides), cwd=REPO, env=ENV, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL, start_new_session=True)
