@@ -89,13 +89,13 @@ def gang_figures(count: int, cpus: int) -> list[Figure]:
     timings.sort(key=lambda t: t["job_started_at"])
     setup = [t["first_step_at"] - t["job_started_at"] for t in timings]
     gangs = max(1, cpus // 2)
-    later = statistics.median(setup[gangs:])
+    first, later = setup[:gangs], setup[gangs:]
+    median = statistics.median(later)
     return [
-        Figure(f"2-worker cell set-up on a warm gang (median of {len(setup) - gangs} cells)", later,
-               f"{later:.2f} s", f"max {max(setup[gangs:]):.2f} s; job start -> first step, process group kept",
-               Target("<=", 0.5, "<= 0.5 s")),
-        Figure("2-worker cell set-up, a gang's first cell (makes the process group)", max(setup[:gangs]),
-               f"{max(setup[:gangs]):.2f} s", f"{gangs} gang(s) at once on {cpus} CPUs"),
+        Figure(f"2-worker cell set-up on a warm gang (median of {len(later)} cells)", median, f"{median:.2f} s",
+               f"max {max(later):.2f} s; job start -> first step, process group kept", Target("<=", 0.5, "<= 0.5 s")),
+        Figure("2-worker cell set-up, a gang's first cell (makes the process group)", max(first),
+               f"{max(first):.2f} s", f"{gangs} gang(s) at once on {cpus} CPUs"),
     ]
 
 

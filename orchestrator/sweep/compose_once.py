@@ -53,8 +53,12 @@ class ComposeOnce:
         if OmegaConf.select(master_config, "hydra.searchpath") or not hasattr(self._loader, "repository"):
             return self._loader.load_sweep_config(master_config, sweep_overrides)
         parsed = self._parser.parse_overrides(sweep_overrides)
-        values = [o for o in parsed if self._is_value_override(o)]
-        choices = [o.input_line for o in parsed if not self._is_value_override(o)]
+        values, choices = [], []
+        for override in parsed:  # each override classified once (a group lookup in Hydra's repository)
+            if self._is_value_override(override):
+                values.append(override)
+            else:
+                choices.append(override.input_line)
         key = (id(master_config), tuple(choices))
         if key not in self._bases:
             self._bases[key] = self._loader.load_sweep_config(master_config, choices)
