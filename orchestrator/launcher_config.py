@@ -34,6 +34,9 @@ class RayLauncherConf:
     job_resources: Optional[str] = None
     job_cost: Optional[str] = None  # f(DictConfig) -> float; costliest jobs are submitted first (shorter tail)
     warm_up: Optional[str] = None  # f() -> None, run once in each pool actor as it starts (the app's imports)
+    # f() -> None, run in each pool actor (a gang's lead) that ran its jobs to the end, before it is let go: the app
+    # flushes what it keeps from job to job (orchestrator-train: W&B's service, which completes its runs' files)
+    wind_down: Optional[str] = None
     on_sweep_start: Optional[str] = None  # f(list[DictConfig]) -> None; once Ray is up, before any job is submitted
     on_sweep_end: Optional[str] = None  # f(DictConfig, list[JobReturn]) -> None; runs even when jobs failed
     # f(DictConfig, BaseException) -> None, for a job that never ran to its end: refused as unschedulable, or given

@@ -140,7 +140,7 @@ class Member:
 
 
 def new_gang(lead_class, options: dict, ranks: int, bundle: dict, warm_up: Callable[[], None] | None,
-             work: Callable[..., Any], strategy: str = "PACK") -> Member:
+             work: Callable[..., Any], strategy: str = "PACK", wind_down: Callable[[], None] | None = None) -> Member:
     """k = `ranks` actors, each with `options` (one rank's Ray options) in its bundle of one placement group
     (`strategy`: PACK, or STRICT_PACK to keep the ranks on one node)."""
     import ray
@@ -151,5 +151,5 @@ def new_gang(lead_class, options: dict, ranks: int, bundle: dict, warm_up: Calla
                             "scheduling_strategy": PlacementGroupSchedulingStrategy(
                                 placement_group=group, placement_group_bundle_index=index)}
     others = [ray.remote(RankWorker).options(**placed(index)).remote(warm_up) for index in range(1, ranks)]
-    lead = lead_class.options(**placed(0)).remote(warm_up, work, others)
+    lead = lead_class.options(**placed(0)).remote(warm_up, work, others, wind_down)
     return Member(lead, others, group)

@@ -125,7 +125,7 @@ class RayCellLauncher(Launcher):
         nodes = [node["Resources"] for node in ray.nodes() if node.get("Alive")]
         options, infeasible = self._job_shapes(configs, ray.cluster_resources(), nodes)
         pool = JobPool(options=options, order=list(options), warm_up=self._hook("warm_up"),
-                       reuse=self.settings.reuse_processes, max_retries=self.settings.max_retries,
+                       wind_down=self._hook("wind_down"), reuse=self.settings.reuse_processes, max_retries=self.settings.max_retries,
                        job_args=lambda index: (state, self.hydra_context, self.task_function, configs[index],
                                                board_name, index))
         try:

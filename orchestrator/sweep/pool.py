@@ -34,10 +34,10 @@ class JobWorker:
     ranks there."""
 
     def __init__(self, warm_up: Callable[[], None] | None, work: Callable[..., Any],
-                 others: list | None = None) -> None:
+                 others: list | None = None, wind_down: Callable[[], None] | None = None) -> None:
         if warm_up is not None:
             warm_up()
-        self._work, self._peers = work, None
+        self._work, self._peers, self._wind_down = work, None, wind_down
         if others:
             from orchestrator.cell.peers import set_peer_ranks
             from orchestrator.sweep.gang import GangPeers
@@ -47,6 +47,11 @@ class JobWorker:
 
     def run(self, *args: Any) -> Any:
         return self._work(*args)
+
+    def wind_down(self) -> None:
+        """Before the pool lets this process go: the app's wind-down (what it keeps between jobs, flushed)."""
+        if self._wind_down is not None:
+            self._wind_down()
 
     def sound(self) -> bool:
         """False once a job broke up the gang this actor leads: the pool replaces the gang."""
@@ -63,6 +68,7 @@ def ranks_of(options: dict) -> int:
     return int(options.get("ranks", 1))
 
 
+WIND_DOWN_S = 60.0  # how long members being let go may take for their wind-down (W&B: flushing its runs' files)
 GANG_KEYS = ("ranks", "placement")  # a job's options that shape its gang, not its actors
 
 
@@ -116,12 +122,12 @@ class JobPool:
 
     def __init__(self, *, options: dict[int, dict], order: Sequence[int], job_args: Callable[[int], tuple],
                  warm_up: Callable[[], None] | None, reuse: bool, max_retries: int,
-                 work: Callable[..., Any] = run_one_job) -> None:
+                 work: Callable[..., Any] = run_one_job, wind_down: Callable[[], None] | None = None) -> None:
         import ray
 
         self._ray = ray
         self._actor_class = ray.remote(JobWorker)
-        self._job_args, self._warm_up, self._work = job_args, warm_up, work
+        self._job_args, self._warm_up, self._work, self._wind_down = job_args, warm_up, work, wind_down
         self._reuse, self._max_retries = reuse, max_retries
         self._shapes: dict[str, Shape] = {}
         self._idle: dict[str, list[Member]] = {}  # per shape: members without a job
@@ -151,9 +157,10 @@ class JobPool:
         options, ranks = rank_options(shape.options), ranks_of(shape.options)
         if ranks > 1:
             return new_gang(self._actor_class, options, ranks, ray_resources(shape.options, per_rank=True),
-                            self._warm_up, self._work, strategy=shape.options.get("placement", "PACK"))
-        return Member(self._actor_class.options(**options, max_restarts=0,
-                                                max_concurrency=1).remote(self._warm_up, self._work))
+                            self._warm_up, self._work, strategy=shape.options.get("placement", "PACK"),
+                            wind_down=self._wind_down)
+        return Member(self._actor_class.options(**options, max_restarts=0, max_concurrency=1).remote(
+            self._warm_up, self._work, None, self._wind_down))
 
     def _dispatch(self, key: str) -> None:
         """Give this shape's queued jobs to its idle actors, creating actors up to its limit; let idle actors go when
@@ -163,9 +170,9 @@ class JobPool:
             actor = idle.pop() if idle else self._new_actor(key)
             index = shape.queue.popleft()
             self._running[actor.lead.run.remote(*self._job_args(index))] = (index, actor, key)
-        if not shape.queue:
-            while idle:
-                self._let_go(key, idle.pop())
+        if not shape.queue and idle:
+            self._wind_down_and_let_go([(key, actor) for actor in idle])
+            idle.clear()
 
     def _release(self, key: str, actor: Member) -> None:
         """A member whose job ended: idle for the next one, or let go (reuse=False: a fresh process per job; a gang
@@ -173,7 +180,7 @@ class JobPool:
         if self._reuse and self._sound(actor):
             self._idle.setdefault(key, []).append(actor)
         else:
-            self._let_go(key, actor)
+            self._wind_down_and_let_go([(key, actor)])
 
     def _sound(self, actor: Member) -> bool:
         if not actor.others:
@@ -186,6 +193,15 @@ class JobPool:
     def _let_go(self, key: str, actor: Member) -> None:
         self._shapes[key].actors -= 1
         actor.kill()
+
+    def _wind_down_and_let_go(self, leaving: list[tuple[str, Member]]) -> None:
+        """Let go of live members that ran their jobs to the end: each lead's wind-down first, all at once (W&B's
+        service flushes its runs' files), waiting up to WIND_DOWN_S for them, then their processes end."""
+        if self._wind_down is not None and leaving:
+            calls = [actor.lead.wind_down.remote() for _, actor in leaving]
+            self._ray.wait(calls, num_returns=len(calls), timeout=WIND_DOWN_S)
+        for key, actor in leaving:
+            self._let_go(key, actor)
 
     def poll(self, timeout: float) -> list[tuple[int, Any, BaseException | None]]:
         """Wait up to `timeout` s for jobs to end; [(job, its return value, None) or (job, None, the error that ended
@@ -216,10 +232,10 @@ class JobPool:
         return ended
 
     def close(self) -> None:
-        """Let every actor go (the sweep has ended, or was interrupted)."""
-        for key, idle in self._idle.items():
-            while idle:
-                self._let_go(key, idle.pop())
+        """Let every actor go (the sweep has ended, or was interrupted): the idle ones after their wind-down; those
+        still running a job (an interrupted sweep) at once."""
+        self._wind_down_and_let_go([(key, actor) for key, idle in self._idle.items() for actor in idle])
+        self._idle.clear()
         for _, actor, key in list(self._running.values()):
             self._let_go(key, actor)
         self._running.clear()

@@ -16,6 +16,7 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from orchestrator.cell.preflight import check_before_compute, reject_malformed_overrides
+from orchestrator.cell.tracking import keep_service_up, list_installed_packages_once, stop_service
 from orchestrator.config import ConfigError, build_config, register_configs
 from orchestrator.store.cell_id import set_sweep_device
 from orchestrator.study.report_cli import report_after_sweep
@@ -183,15 +184,16 @@ def warm_up_worker() -> None:
         import opentelemetry.sdk.resources  # noqa: F401
 
     import orchestrator.cell.run  # noqa: F401  (the trainer)
-    from orchestrator.cell.tracking import list_installed_packages_once
 
     list_installed_packages_once(wandb)  # what W&B records with each run, read once per process
+    keep_service_up()  # W&B's service runs from cell to cell; the pool's wind-down (stop_service) ends it
 
 
 run.validate_jobs = validate_or_exit
 run.on_job_failed = record_unrun_cell
 run.on_sweep_start = start_sweep  # sweep.json (and sharing.json), once the sweep is sure to run
 run.warm_up = warm_up_worker  # each pool actor imports the cell's stack while the sweep is recorded
+run.wind_down = stop_service  # and before it is let go, W&B's service completes its runs' files
 run.job_resources = cell_resources
 run.job_cost = cell_cost
 run.on_sweep_end = finish_sweep

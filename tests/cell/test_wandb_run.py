@@ -166,3 +166,31 @@ def test_a_failed_cell_s_run_ends_failed_and_carries_its_log_with_the_traceback(
     assert "[cell] failed:\nTraceback (most recent call last)" in log
     assert log.rstrip().endswith("RuntimeError: evaluation exploded")
     assert (cell / LOG_NAME).read_text().rstrip().endswith("RuntimeError: evaluation exploded")  # the same ending
+
+
+def test_in_a_pool_actor_the_service_outlives_each_cell_and_its_wind_down_completes_every_run(tiny, monkeypatch):
+    """A sweep's pool actor keeps W&B's service up from cell to cell (`keep_service_up`, its warm-up) and stops it
+    before the pool lets it go (`stop_service`, its wind-down): then a done and a failed cell's runs are whole."""
+    import wandb.sdk.wandb_setup as wandb_setup
+
+    import orchestrator.cell.tracking as tracking
+
+    monkeypatch.setattr(tracking, "_service_kept_up", False)
+    tracking.keep_service_up()
+    done = run_cell(*build(tiny + ["pruning=none", "wandb.mode=offline", "seed=1"]))
+    assert done.status == "done"
+    assert wandb_setup.singleton()._connection is not None, "the service stopped after the cell"
+
+    def exploding_evaluation(*args, **kwargs):
+        raise RuntimeError("evaluation exploded")
+
+    monkeypatch.setattr(orchestrator.cell.worker, "evaluate", exploding_evaluation)
+    config, resolved = build(tiny + ["pruning=none", "wandb.mode=offline", "seed=2"])
+    with pytest.raises(RuntimeError, match="evaluation exploded"):
+        run_cell(config, resolved)
+    tracking.stop_service()
+    assert wandb_setup.singleton()._connection is None
+    runs = {cell.name: read_offline_run(next((cell / "wandb").glob("offline-run-*")))
+            for cell in (Path(config.results_dir) / "default").iterdir()}
+    assert sorted((run.exit_code, run.summary["status"]) for run in runs.values()) == [(0, "done"), (1, "failed")]
+    assert all(LOG_NAME in run.files and run.history for run in runs.values())

@@ -47,6 +47,16 @@ def warm_up() -> None:
     marker.touch()
 
 
+def wind_down() -> None:
+    marker = Path(os.environ["POOL_TEST_DIR"]) / f"down-{os.getpid()}"
+    assert not marker.exists(), "an actor wound down twice"
+    marker.touch()
+
+
+def wound_down(folder: Path) -> set[int]:
+    return {int(p.name.split("-")[1]) for p in folder.glob("down-*")}
+
+
 def job(index: int, die_once: bool) -> tuple[int, int]:
     """(index, pid); with die_once the process dies the first time it runs this job (a SIGKILLed actor)."""
     if die_once:
@@ -84,7 +94,7 @@ def test_actors_warm_up_once_run_job_after_job_and_make_way_for_another_shape(lo
     small, big = range(6), range(6, 8)  # 1-CPU jobs, then 2-CPU jobs: the 2-CPU actor needs both CPUs
     options = {i: {"num_cpus": 1} for i in small} | {i: {"num_cpus": 2} for i in big}
     pool = JobPool(options=options, order=list(options), job_args=lambda i: (i, False), warm_up=warm_up,
-                   reuse=True, max_retries=0, work=job)
+                   reuse=True, max_retries=0, work=job, wind_down=wind_down)
     ended = run_all(pool)
     assert sorted(ended) == list(range(8)) and all(ended[i][0] == i for i in ended)
     small_pids = {ended[i][1] for i in small}
@@ -92,7 +102,9 @@ def test_actors_warm_up_once_run_job_after_job_and_make_way_for_another_shape(lo
     assert len(small_pids) <= 2 and len(big_pids) == 1 and not small_pids & big_pids
     warmed = {int(p.name.split("-")[1]) for p in local_ray.glob("warm-*")}
     assert small_pids | big_pids <= warmed and len(warmed) <= 3, "one warm-up per actor, three actors at most"
+    assert small_pids <= wound_down(local_ray), "the 1-CPU actors wind down before they make way for the 2-CPU one"
     pool.close()
+    assert small_pids | big_pids <= wound_down(local_ray), "the last actor winds down as the pool closes"
 
 
 def test_a_job_whose_actor_dies_is_retried_on_a_new_one_until_max_retries(local_ray):
@@ -111,9 +123,10 @@ def test_a_job_whose_actor_dies_is_retried_on_a_new_one_until_max_retries(local_
 def test_without_reuse_every_job_gets_a_fresh_process(local_ray):
     options = {i: {"num_cpus": 1} for i in range(4)}
     pool = JobPool(options=options, order=list(options), job_args=lambda i: (i, False), warm_up=None,
-                   reuse=False, max_retries=0, work=job)
+                   reuse=False, max_retries=0, work=job, wind_down=wind_down)
     ended = run_all(pool)
-    assert len({pid for _, pid in ended.values()}) == 4
+    pids = {pid for _, pid in ended.values()}
+    assert len(pids) == 4 and pids <= wound_down(local_ray), "each process wound down after its one job"
 
 
 GANG = {"num_cpus": 1, "ranks": 2}
