@@ -88,18 +88,19 @@ def _listen_on_localhost_only() -> None:
     ray_constants.ENABLE_RAY_CLUSTER = False
 
 
-def connect(settings: RayLauncherConf) -> None:
+def connect(settings: RayLauncherConf) -> bool:
+    """Start or join Ray as the settings say; True when this call did (False: Ray was up already, the caller's)."""
     import ray
 
     if ray.is_initialized():
-        return
+        return False
     runtime_env = settings.runtime_env or None
     if settings.address is None:
         if settings.localhost_only:
             _listen_on_localhost_only()
         ray.init(num_cpus=settings.num_cpus, include_dashboard=settings.include_dashboard,
                  dashboard_host=settings.dashboard_host, runtime_env=runtime_env, configure_logging=False)
-        return
+        return True
     address, named = settings.address, f"hydra.launcher.address={settings.address!r}"
     if address == "auto":
         address, found_by = resolve_auto()
@@ -114,6 +115,7 @@ def connect(settings: RayLauncherConf) -> None:
     except ConnectionError as error:
         raise ClusterUnreachable(f"{named}: cannot join a Ray cluster there ({error}){_auth_hint()}") from None
     wait_for_nodes(settings.wait_for_nodes, settings.connect_timeout_s, named)
+    return True
 
 
 AUTH_MODE_ENV = "RAY_AUTH_MODE"
