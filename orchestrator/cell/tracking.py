@@ -70,9 +70,16 @@ def keep_service_up() -> None:
     writes it out when it closes the run's stream, just after; right after finish it was still a 7-byte header for 2
     of 15 runs measured here), but the service then completes it whatever this process does, even when killed (a
     process SIGKILLed right after its third finish: 18 of 18 runs complete, wandb 0.31). A reader that comes right
-    after the cell (a test, `wandb sync` once the sweep returns) finds it complete once `stop_service` has run."""
+    after the cell (a test, `wandb sync` once the sweep returns) finds it complete once `stop_service` has run.
+
+    The service starts here, so the process's first cell does not wait for it (~0.2 s of its set-up, polling for the
+    service's port); not when WANDB_MODE says `disabled`, where W&B starts nothing."""
     global _service_kept_up
     _service_kept_up = True
+    os.environ.setdefault("WANDB_SILENT", "true")
+    import wandb
+
+    wandb.setup()
 
 
 def stop_service() -> None:

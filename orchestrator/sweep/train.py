@@ -167,9 +167,12 @@ def warm_up_worker() -> None:
         os.environ.setdefault("DS_ACCELERATOR", "cpu")  # cell would tell it (resolve_device); a GPU node's cells
         import deepspeed  # noqa: F401  (may still ask for the CPU, so DeepSpeed waits for the first cell there)
         import deepspeed.module_inject.auto_ep_layer  # noqa: F401  (deepspeed.initialize's expert-parallel check)
-        import deepspeed.ops.op_builder.all_ops  # noqa: F401  (its op builders' compatibility check, with setuptools)
+        import deepspeed.ops
         import setuptools  # noqa: F401
         import distutils.ccompiler  # noqa: F401  (setuptools' own, once setuptools is imported)
+
+        deepspeed.ops.__compatible_ops__  # noqa: B018  (deepspeed.initialize probes its ops once per process, running a
+        # compiler: ~0.1 s of the first cell's set-up otherwise)
     import multiprocessing.synchronize  # noqa: F401  (tqdm's lock, at the first progress line)
 
     import requests  # noqa: F401  (W&B's telemetry, at a process's first wandb.init)
@@ -186,7 +189,7 @@ def warm_up_worker() -> None:
     import orchestrator.cell.run  # noqa: F401  (the trainer)
 
     list_installed_packages_once(wandb)  # what W&B records with each run, read once per process
-    keep_service_up()  # W&B's service runs from cell to cell; the pool's wind-down (stop_service) ends it
+    keep_service_up()  # W&B's service starts now, runs from cell to cell; the pool's wind-down (stop_service) ends it
 
 
 run.validate_jobs = validate_or_exit

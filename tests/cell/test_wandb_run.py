@@ -169,14 +169,19 @@ def test_a_failed_cell_s_run_ends_failed_and_carries_its_log_with_the_traceback(
 
 
 def test_in_a_pool_actor_the_service_outlives_each_cell_and_its_wind_down_completes_every_run(tiny, monkeypatch):
-    """A sweep's pool actor keeps W&B's service up from cell to cell (`keep_service_up`, its warm-up) and stops it
-    before the pool lets it go (`stop_service`, its wind-down): then a done and a failed cell's runs are whole."""
+    """A sweep's pool actor starts W&B's service in its warm-up (`keep_service_up`), keeps it from cell to cell and
+    stops it before the pool lets it go (`stop_service`, its wind-down): then a done and a failed cell's runs are
+    whole."""
     import wandb.sdk.wandb_setup as wandb_setup
 
     import orchestrator.cell.tracking as tracking
 
     monkeypatch.setattr(tracking, "_service_kept_up", False)
+    monkeypatch.setenv("WANDB_MODE", "offline")  # `make test` disables W&B through it; the cells say offline
+    tracking.stop_service()
+    assert wandb_setup.singleton()._connection is None
     tracking.keep_service_up()
+    assert wandb_setup.singleton()._connection is not None, "the service starts with the warm-up, before any cell"
     done = run_cell(*build(tiny + ["pruning=none", "wandb.mode=offline", "seed=1"]))
     assert done.status == "done"
     assert wandb_setup.singleton()._connection is not None, "the service stopped after the cell"
