@@ -203,7 +203,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def report_after_sweep(base_config, job_returns) -> None:
-    """The Ray launcher's on_sweep_end hook: the report of this sweep's folder, unless it was a dry run."""
+    """The Ray launcher's on_sweep_end hook: the report of this sweep's folder, unless it was a dry run (its imports
+    were made while the cells trained: report_warm_up.py)."""
+    from orchestrator.study.report_warm_up import wait_for_report_warm_up
+
+    wait_for_report_warm_up()
     if base_config.get("dry_run"):
         return
     results_dir = str(base_config.results_dir)

@@ -20,6 +20,7 @@ from orchestrator.cell.tracking import keep_service_up, list_installed_packages_
 from orchestrator.config import ConfigError, build_config, register_configs
 from orchestrator.store.cell_id import set_sweep_device
 from orchestrator.study.report_cli import report_after_sweep
+from orchestrator.study.report_warm_up import start_report_warm_up
 from orchestrator.sweep.board import board_reporter
 from orchestrator.sweep.cells import (cell_cost, cell_resources, name_cells_for_the_cluster, record_manifest,
                                        record_sharing, validate_cells)
@@ -134,9 +135,13 @@ def validate_or_exit(job_configs) -> None:
 
 def start_sweep(job_configs) -> None:
     """Once Ray is up and the sweep is sure to run: the manifest (sweep.json) and, for cells that share trunks,
-    the fork tree (`<results_dir>/<sweep>/sharing.json`), with what it saves printed."""
+    the fork tree (`<results_dir>/<sweep>/sharing.json`), with what it saves printed; then the end-of-sweep report's
+    imports start in a background thread (report_warm_up.py)."""
     name_cells_for_the_cluster()  # a CPU head names its GPU workers' cells as they do
     record_manifest(job_configs)
+    if not all(config.dry_run for config in job_configs):  # the report's imports, while the cells train
+        modes = {str(config.wandb.mode) for config in job_configs}
+        start_report_warm_up("disabled" if modes == {"disabled"} else "offline")
     for where, plan in record_sharing(job_configs):
         if plan is None:
             print(f"[orchestrator] share_trunks=true, but the cells of {where} train alone: trunks are shared on a "
