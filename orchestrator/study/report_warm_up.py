@@ -22,9 +22,9 @@ def _lower_this_threads_priority() -> None:
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), LOWEST_PRIORITY)
 
 
-def import_report_stack(wandb_mode: str) -> None:
+def import_report_stack(with_wandb: bool) -> None:
     """What the report imports, as it imports it: pyplot on Agg, SciPy's optimizers, every report module, and W&B
-    unless it is disabled."""
+    when the summary run will be logged (`with_wandb`)."""
     from orchestrator.study.figures import pyplot
 
     pyplot()
@@ -40,23 +40,23 @@ def import_report_stack(wandb_mode: str) -> None:
     import orchestrator.study.scaling_law  # noqa: F401
     import orchestrator.study.wandb_summary  # noqa: F401
 
-    if wandb_mode != "disabled":
+    if with_wandb:
         import wandb  # noqa: F401
 
 
-def _warm_up(wandb_mode: str) -> None:
+def _warm_up(with_wandb: bool) -> None:
     _lower_this_threads_priority()
     with contextlib.suppress(Exception):
-        import_report_stack(wandb_mode)
+        import_report_stack(with_wandb)
 
 
 _started: threading.Thread | None = None
 
 
-def start_report_warm_up(wandb_mode: str) -> threading.Thread:
+def start_report_warm_up(with_wandb: bool) -> threading.Thread:
     """Start the imports in a daemon thread (it never holds the process up at exit)."""
     global _started
-    _started = threading.Thread(target=_warm_up, args=(wandb_mode,), name="report-warm-up", daemon=True)
+    _started = threading.Thread(target=_warm_up, args=(with_wandb,), name="report-warm-up", daemon=True)
     _started.start()
     return _started
 

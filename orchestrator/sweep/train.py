@@ -140,8 +140,7 @@ def start_sweep(job_configs) -> None:
     name_cells_for_the_cluster()  # a CPU head names its GPU workers' cells as they do
     record_manifest(job_configs)
     if not all(config.dry_run for config in job_configs):  # the report's imports, while the cells train
-        modes = {str(config.wandb.mode) for config in job_configs}
-        start_report_warm_up("disabled" if modes == {"disabled"} else "offline")
+        start_report_warm_up(with_wandb=any(str(config.wandb.mode) != "disabled" for config in job_configs))
     for where, plan in record_sharing(job_configs):
         if plan is None:
             print(f"[orchestrator] share_trunks=true, but the cells of {where} train alone: trunks are shared on a "
